@@ -1,0 +1,111 @@
+"""The customer rules as pure vectorised functions (no state of their own, no random numbers).
+
+Each function updates arrays in place or writes into a caller's buffer, so the model's step allocates almost
+nothing per customer. docs/MODEL.md, section 7, states each rule and its source.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def update_satisfaction(
+    satisfaction: np.ndarray,
+    expectation: np.ndarray,
+    perceived_value: np.ndarray,
+    smoothing: float,
+    adaptation: float,
+    buffer: np.ndarray,
+) -> None:
+    """Expectation-disconfirmation with adaptive expectations (Oliver 1980).
+
+    disconfirmation = perceived value - expectation;
+    satisfaction <- (1 - smoothing) * satisfaction + smoothing * disconfirmation  (cumulative satisfaction);
+    expectation  <- expectation + adaptation * disconfirmation                      (adaptation level).
+    """
+    np.subtract(perceived_value, expectation, out=buffer)
+    satisfaction *= 1.0 - smoothing
+    satisfaction += smoothing * buffer
+    buffer *= adaptation
+    expectation += buffer
+
+
+def update_commitment(
+    commitment: np.ndarray, satisfaction: np.ndarray, gain: float, loss: float, buffer: np.ndarray
+) -> None:
+    """Attitudinal loyalty grows with satisfaction towards 1 and falls with dissatisfaction towards 0.
+
+    commitment += gain * s * (1 - commitment)  if s > 0
+    commitment += loss * s * commitment        if s <= 0   (loss > gain: bad experiences weigh more)
+    Both branches keep commitment inside [0, 1] while |gain * s| and |loss * s| stay below 1; the result is
+    clipped to be sure.
+    """
+    rising = satisfaction > 0
+    np.subtract(1.0, commitment, out=buffer)
+    buffer *= gain
+    np.putmask(buffer, ~rising, commitment * loss)
+    buffer *= satisfaction
+    commitment += buffer
+    np.clip(commitment, 0.0, 1.0, out=commitment)
+
+
+def leave_probability(
+    satisfaction: np.ndarray,
+    commitment: np.ndarray,
+    switching_cost: np.ndarray,
+    social_bond: np.ndarray,
+    price_sensitivity: np.ndarray,
+    *,
+    attraction: float,
+    natural_churn_monthly: float,
+    intercept: float,
+    satisfaction_effect: float,
+    commitment_effect: float,
+    switching_cost_effect: float,
+    price_effect: float,
+    out: np.ndarray,
+) -> np.ndarray:
+    """Monthly probability of leaving (behavioural loyalty is one minus it).
+
+    p = natural + (1 - natural) * attraction * logistic(x),
+    x = intercept + price_effect * attraction * price_sensitivity - satisfaction_effect * satisfaction
+        - commitment_effect * commitment - switching_cost_effect * (switching_cost + social_bond).
+    With no outside option (attraction 0, a monopoly) only natural churn remains: dissatisfied customers stay
+    as hostages.
+    """
+    if attraction <= 0.0:
+        out.fill(natural_churn_monthly)
+        return out
+    np.multiply(price_sensitivity, price_effect * attraction, out=out)
+    out += intercept
+    out -= satisfaction_effect * satisfaction
+    out -= commitment_effect * commitment
+    out -= switching_cost_effect * switching_cost
+    out -= switching_cost_effect * social_bond
+    # logistic(x) = 1 / (1 + exp(-x)), written in place
+    np.negative(out, out=out)
+    np.exp(out, out=out)
+    out += 1.0
+    np.reciprocal(out, out=out)
+    out *= (1.0 - natural_churn_monthly) * attraction
+    out += natural_churn_monthly
+    return out
+
+
+def monthly_probability(per_year: float) -> float:
+    """The monthly probability that compounds to ``per_year`` over twelve months."""
+    return 1.0 - (1.0 - per_year) ** (1.0 / 12.0)
+
+
+def loyalty_hazard_limit(loyalty_threshold: float) -> float:
+    """The monthly leave probability at which the 12-month stay probability equals the threshold."""
+    return 1.0 - loyalty_threshold ** (1.0 / 12.0)
+
+
+def spread_word(aware: float, mentions: float, prospects: float, forgetting: float) -> float:
+    """Share of prospects who currently remember a story, after this month's mentions.
+
+    Each mention reaches a random prospect; a share ``forgetting`` of those who remember forgets each month.
+    """
+    reached = 1.0 - np.exp(-mentions / prospects) if prospects > 0 else 0.0
+    return float(aware * (1.0 - forgetting) + (1.0 - aware * (1.0 - forgetting)) * reached)

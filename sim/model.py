@@ -1,0 +1,516 @@
+"""The relsim model: one firm serving a vectorised population of customers at Kotler's relationship levels.
+
+One step is one month. The order of a step (docs/MODEL.md, section 3):
+
+1. experience    satisfaction and expectations move with the value received (expectation-disconfirmation);
+2. problems      some customers meet a problem; it costs satisfaction unless the firm hears of it (complaint,
+                 joint work) and resolves it, well and fast;
+3. questions     customers at levels with a channel call with questions (agent or IVR, by routing);
+4. welcome call  new customers at Accountable and above get a call that finds silent dissatisfaction;
+5. outreach      customers at Proactive and above get their scheduled value-adding contact (or are annoyed);
+6. feedback      problems the firm heard of raise product quality (fewer problems for everyone);
+7. loyalty       commitment follows satisfaction; the monthly leave probability follows from satisfaction,
+                 commitment, switching cost and the outside option; quadrant and NPS are counted;
+8. accounts      revenue, costs and profit of the month are recorded (Mesa DataCollector);
+9. churn         leavers go, dissatisfied ones tell others (word of mouth);
+10. acquisition  paid marketing and referrals bring new customers; word of mouth shifts their expectations;
+11. time         tenure grows by a month.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import mesa
+import numpy as np
+
+from sim import dynamics
+from sim.config import Config, from_mapping
+from sim.levels import LEVEL_NAMES, LEVELS
+from sim.population import Population, new_customers
+from sim.rng import streams
+
+QUADRANTS = ("loyalist", "hostage", "mercenary", "defector")
+ACTIVITIES = ("question", "complaint", "welcome_call", "outreach", "account_management")
+
+
+def _level_table(attribute: str, dtype: Any = np.float32) -> np.ndarray:
+    """One entry per level, indexed by the level code stored per customer."""
+    return np.array([getattr(LEVELS[name], attribute) for name in LEVEL_NAMES], dtype)
+
+
+def _recorded(key: str, model: RelationshipModel) -> float:
+    """DataCollector reporter: one entry of the model's record for the month (picklable through partial)."""
+    return model.record[key]
+
+
+RECORD_KEYS = (
+    "month",
+    "active",
+    "initial_cohort_active",
+    "year_cohort_start",
+    "year_cohort_active",
+    "joined",
+    "joined_by_referral",
+    "left",
+    "left_dissatisfied",
+    "revenue",
+    "gross_margin",
+    *(f"cost_{activity}" for activity in ACTIVITIES),
+    "cost_agent",
+    "cost_ivr",
+    "relationship_cost",
+    "acquisition_cost",
+    "profit",
+    "discounted_profit",
+    "contacts_agent",
+    "contacts_ivr",
+    "problems",
+    "complaints",
+    "problems_detected",
+    "recovered",
+    "silent_dissatisfaction_found",
+    *QUADRANTS,
+    "promoters",
+    "detractors",
+    "mean_satisfaction",
+    "mean_commitment",
+    "quality",
+    "heard_good",
+    "heard_bad",
+    "attraction",
+)
+
+
+class RelationshipModel(mesa.Model):
+    """A firm and its customers, stepped monthly.
+
+    Build it from a :class:`~sim.config.Config` or, as Mesa's ``batch_run`` and SolaraViz do, from flat keyword
+    parameters (any field of the config) plus ``seed``::
+
+        model = RelationshipModel(level="proactive", n_customers=5_000, seed=1)
+        model.run()
+        model.monthly()   # a DataFrame, one row per month
+    """
+
+    def __init__(self, config: Config | None = None, *, seed: int | None = None, **params: Any) -> None:
+        if config is None:
+            config = from_mapping(params if seed is None else {**params, "seed": seed})
+        elif params or seed is not None:
+            config = config.replace(**params, **({} if seed is None else {"seed": seed}))
+        super().__init__(seed=config.seed)
+        self.config = config
+        self.streams = streams(config.seed)
+        self.population = Population(int(config.n_customers * 1.1) + 16)
+        self.population.append(new_customers(config, self.streams["traits"], config.n_customers, month=0, initial=True))
+        self.quality = 0.0  # product quality gained from feedback, in [0, 1]
+        self.heard_good = 0.0  # share of prospects who remember good word of mouth
+        self.heard_bad = 0.0  # ... and bad
+        self.record: dict[str, float] = {}
+        self._year_start = (config.n_customers, config.n_customers)  # (first id that joined later, count)
+
+        # Level data as small tables indexed by each customer's level code.
+        self._inbound = _level_table("inbound_channel", bool)
+        self._resolution = _level_table("resolution_probability")
+        self._quick = _level_table("quick_resolution_share")
+        self._welcome = _level_table("welcome_call", bool)
+        self._feedback = _level_table("quality_feedback", bool)
+        self._detection = _level_table("problem_detection")
+        self._interval = _level_table("outreach_interval_months", np.int16)
+        levels_used = {config.level} | ({config.tier_level} if config.tier_level != "none" else set())
+        self._uses = {
+            "channel": any(LEVELS[name].inbound_channel for name in levels_used),
+            "welcome": any(LEVELS[name].welcome_call for name in levels_used),
+            "outreach": any(LEVELS[name].outreach_per_year for name in levels_used),
+            "account": any(LEVELS[name].account_management for name in levels_used),
+        }
+        self._account_code = [i for i, name in enumerate(LEVEL_NAMES) if LEVELS[name].account_management]
+
+        # Scalars used every month.
+        self._natural_churn = dynamics.monthly_probability(config.natural_churn)
+        self._loyal_limit = dynamics.loyalty_hazard_limit(config.loyalty_threshold)
+        self._acquisition_cost = (
+            config.acquisition_cost_multiple * config.keeping_cost_share * config.revenue_per_customer
+        )
+        self._buffers = {name: np.empty(0, np.float32) for name in ("uniform", "hazard", "work", "work2")}
+
+        self.datacollector = mesa.DataCollector(model_reporters={key: partial(_recorded, key) for key in RECORD_KEYS})
+
+    # ------------------------------------------------------------------------------------------------------
+    def _buffer(self, name: str, n: int) -> np.ndarray:
+        array = self._buffers[name]
+        if len(array) < n:
+            array = self._buffers[name] = np.empty(max(n, int(len(array) * 1.25)), np.float32)
+        return array[:n]
+
+    def attraction(self, month: int) -> float:
+        """Attraction of the outside option in this month (0 before a competitor's entry)."""
+        config = self.config
+        if config.competitor_entry_year and month < 12 * config.competitor_entry_year:
+            return 0.0
+        return config.competition
+
+    def step(self) -> None:
+        config = self.config
+        month = self.steps - 1
+        people = self.population.active()
+        n = self.population.n
+        record = dict.fromkeys(RECORD_KEYS, 0.0)
+        record["month"] = month + 1
+        costs = dict.fromkeys(ACTIVITIES, 0.0)
+        contacts = {"agent": 0, "ivr": 0}
+        satisfaction = people["satisfaction"]
+        level = people["level"]
+
+        # 1. experience: this month's value against expectation
+        work = self._buffer("work", n)
+        dynamics.update_satisfaction(
+            satisfaction,
+            people["expectation"],
+            people["base_value"],
+            config.satisfaction_smoothing,
+            config.expectation_adaptation,
+            work,
+        )
+
+        # 2-3. problems and questions share one uniform per customer (mutually exclusive outcomes)
+        events = self.streams["events"]
+        uniform = events.random(n, dtype=np.float32, out=self._buffer("uniform", n))
+        problem_probability = config.problem_rate / 12.0 * (1.0 - config.max_problem_reduction * self.quality)
+        problem = np.flatnonzero(uniform < problem_probability)
+        reports = self._problems(people, problem, record, costs, contacts)
+        if self._uses["channel"]:
+            np.add(people["inquiry_probability"], problem_probability, out=work)
+            question = np.flatnonzero(uniform < work)
+            question = question[uniform[question] >= problem_probability]
+            self._contact(people, question, "question", costs, contacts, by_routing=True)
+
+        # 4. the welcome call, shortly after the sale
+        if self._uses["welcome"]:
+            newcomer = np.flatnonzero(people["tenure"] == 1)
+            newcomer = newcomer[self._welcome[level[newcomer]]]
+            reports += self._welcome_call(people, newcomer, record, costs, contacts)
+
+        # 5. outreach
+        if self._uses["outreach"]:
+            self._outreach(people, month, costs, contacts)
+
+        # 6. feedback raises quality for everyone
+        if reports:
+            self.quality += config.feedback_learning * reports / n * (1.0 - self.quality)
+
+        # 7. loyalty: commitment, leave probability, quadrant and NPS
+        dynamics.update_commitment(
+            people["commitment"], satisfaction, config.commitment_gain, config.commitment_loss, work
+        )
+        attraction = self.attraction(month)
+        hazard = dynamics.leave_probability(
+            satisfaction,
+            people["commitment"],
+            people["switching_cost"],
+            people["social_bond"],
+            people["price_sensitivity"],
+            attraction=attraction,
+            natural_churn_monthly=self._natural_churn,
+            intercept=config.churn_intercept,
+            satisfaction_effect=config.satisfaction_effect,
+            commitment_effect=config.commitment_effect,
+            switching_cost_effect=config.switching_cost_effect,
+            price_effect=config.price_effect,
+            out=self._buffer("hazard", n),
+        )
+        self._count_states(people, hazard, record)
+        record["attraction"] = attraction
+
+        # 8. the month's accounts (before churn: leavers were customers this month)
+        self._account(people, month, record, costs, contacts)
+
+        # 9. churn and the word of mouth it starts
+        leave = self.streams["churn"].random(n, dtype=np.float32, out=self._buffer("uniform", n))
+        leavers = np.flatnonzero(leave < hazard)
+        unhappy_leavers = int(np.count_nonzero(satisfaction[leavers] < config.satisfaction_threshold))
+        record["left"] = len(leavers)
+        record["left_dissatisfied"] = unhappy_leavers
+        good, _ = self._word_of_mouth(people, problem, unhappy_leavers, record)
+        paid, referred = self._acquisitions(good)
+        record["joined"] = paid + referred
+        record["joined_by_referral"] = referred
+        self.population.remove(leavers)
+        self._count_cohorts(record)
+        self.datacollector.collect(self)
+
+        # 10. acquisition: new customers arrive for next month, expectations shifted by word of mouth
+        if paid + referred:
+            shift = config.wom_expectation_effect * (self.heard_good - self.heard_bad)
+            self.population.append(
+                new_customers(
+                    config,
+                    self.streams["traits"],
+                    paid + referred,
+                    month=month + 1,
+                    initial=False,
+                    expectation_shift=shift,
+                )
+            )
+        if (month + 1) % 12 == 0:
+            self._year_start = (self.population.next_id, self.population.n)
+
+        # 11. time
+        self.population.active()["tenure"][:] += 1
+        self.running = self.steps < config.periods
+
+    # ------------------------------------------------------------------------------------------------------
+    def _contact(
+        self,
+        people: dict[str, np.ndarray],
+        who: np.ndarray,
+        activity: str,
+        costs: dict[str, float],
+        contacts: dict[str, int],
+        *,
+        by_routing: bool,
+    ) -> np.ndarray:
+        """Charge one contact per customer in ``who``; return the mask of those handled by IVR.
+
+        Personal (agent) contacts build a social bond (Berry's tier-2 bonds).
+        """
+        if by_routing:
+            ivr = people["routed_to_ivr"][who]
+        else:
+            ivr = np.zeros(len(who), bool)
+        n_ivr = int(np.count_nonzero(ivr))
+        n_agent = len(who) - n_ivr
+        costs[activity] += n_agent * self.config.agent_contact_cost + n_ivr * self.config.ivr_contact_cost
+        contacts["agent"] += n_agent
+        contacts["ivr"] += n_ivr
+        personal = who[~ivr]
+        bond = people["social_bond"]
+        bond[personal] = np.minimum(bond[personal] + self.config.social_bond_gain, self.config.social_bond_cap)
+        return ivr
+
+    def _problems(
+        self,
+        people: dict[str, np.ndarray],
+        problem: np.ndarray,
+        record: dict[str, float],
+        costs: dict[str, float],
+        contacts: dict[str, int],
+    ) -> int:
+        """Problems, voice and recovery (TARP's complaint-handling outcomes). Returns reports fed back."""
+        config = self.config
+        count = len(problem)
+        record["problems"] = count
+        if count == 0:
+            return 0
+        service = self.streams["service"]
+        draws = service.random((5, count))
+        level = people["level"][problem]
+        major = draws[0] < config.major_problem_share
+        impact = np.where(major, config.major_problem_impact, config.minor_problem_impact)
+
+        detected = draws[1] < self._detection[level]
+        voice = np.minimum(
+            people["complaint_propensity"][problem] * np.where(major, config.major_complaint_factor, 1), 1
+        )
+        complained = ~detected & self._inbound[level] & (draws[2] < voice)
+        handled = detected | complained
+
+        ivr = np.zeros(count, bool)
+        if complained.any():
+            ivr[complained] = self._contact(people, problem[complained], "complaint", costs, contacts, by_routing=True)
+        if detected.any():
+            self._contact(people, problem[detected], "complaint", costs, contacts, by_routing=False)
+        resolution = self._resolution[level] * np.where(ivr, config.ivr_resolution_factor, 1.0)
+        resolved = handled & (draws[3] < resolution)
+        quick = resolved & (draws[4] < self._quick[level])
+        recovered_share = np.select(
+            [quick, resolved, handled], [1.0, config.slow_recovery, config.voice_relief], default=0.0
+        )
+        people["satisfaction"][problem] -= (impact * (1.0 - recovered_share)).astype(np.float32)
+
+        record["complaints"] = int(np.count_nonzero(complained))
+        record["problems_detected"] = int(np.count_nonzero(detected))
+        record["recovered"] = int(np.count_nonzero(resolved))
+        return int(np.count_nonzero(handled & self._feedback[level]))
+
+    def _welcome_call(
+        self,
+        people: dict[str, np.ndarray],
+        newcomer: np.ndarray,
+        record: dict[str, float],
+        costs: dict[str, float],
+        contacts: dict[str, int],
+    ) -> int:
+        """Call each new customer; a silently dissatisfied one is helped with the level's resolution chance.
+
+        A successful call resets expectations to the value the customer actually gets and clears the
+        dissatisfaction. Returns the findings fed back (every silent dissatisfaction found is a report).
+        """
+        if len(newcomer) == 0:
+            return 0
+        self._contact(people, newcomer, "welcome_call", costs, contacts, by_routing=False)
+        satisfaction = people["satisfaction"]
+        unhappy = newcomer[satisfaction[newcomer] < self.config.satisfaction_threshold]
+        record["silent_dissatisfaction_found"] = len(unhappy)
+        if len(unhappy) == 0:
+            return 0
+        fixed = unhappy[self.streams["service"].random(len(unhappy)) < self._resolution[people["level"][unhappy]]]
+        satisfaction[fixed] = 0.0
+        people["expectation"][fixed] = people["base_value"][fixed]
+        return len(unhappy)
+
+    def _outreach(
+        self, people: dict[str, np.ndarray], month: int, costs: dict[str, float], contacts: dict[str, int]
+    ) -> None:
+        """Scheduled outbound contacts: useful ones add satisfaction and may sell more; unwanted ones annoy."""
+        config = self.config
+        due = np.flatnonzero(people["next_outreach"] == month)
+        if len(due) == 0:
+            return
+        people["next_outreach"][due] += self._interval[people["level"][due]]
+        averse = people["contact_averse"][due]
+        welcome = due[~averse]
+        self._contact(people, welcome, "outreach", costs, contacts, by_routing=False)
+        # An unwanted call is still a call the firm pays for, but it builds no bond.
+        costs["outreach"] += np.count_nonzero(averse) * config.agent_contact_cost
+        contacts["agent"] += int(np.count_nonzero(averse))
+        satisfaction = people["satisfaction"]
+        satisfaction[welcome] += config.outreach_value
+        satisfaction[due[averse]] -= config.annoyance
+
+        sold = welcome[self.streams["outreach"].random(len(welcome)) < config.cross_sell_probability]
+        revenue = people["revenue"]
+        ceiling = people["value"][sold] * (config.revenue_per_customer / 12.0) * (1.0 + config.max_upsell)
+        revenue[sold] = np.minimum(revenue[sold] * (1.0 + config.cross_sell_uplift), ceiling)
+
+    def _count_states(self, people: dict[str, np.ndarray], hazard: np.ndarray, record: dict[str, float]) -> None:
+        """Quadrant (Jones & Sasser 1995) and Net Promoter counts of this month's customers."""
+        config = self.config
+        satisfaction = people["satisfaction"]
+        commitment = people["commitment"]
+        n = len(satisfaction)
+        satisfied = satisfaction >= config.satisfaction_threshold
+        loyal = hazard <= self._loyal_limit
+        n_satisfied = int(np.count_nonzero(satisfied))
+        n_loyal = int(np.count_nonzero(loyal))
+        both = int(np.count_nonzero(satisfied & loyal))
+        record["loyalist"] = both
+        record["hostage"] = n_loyal - both
+        record["mercenary"] = n_satisfied - both
+        record["defector"] = n - n_loyal - n_satisfied + both
+        record["promoters"] = int(
+            np.count_nonzero(
+                (satisfaction >= config.promoter_satisfaction) & (commitment >= config.promoter_commitment)
+            )
+        )
+        record["detractors"] = n - n_satisfied
+        record["active"] = n
+        record["mean_satisfaction"] = float(satisfaction.mean()) if n else 0.0
+        record["mean_commitment"] = float(commitment.mean()) if n else 0.0
+
+    def _count_cohorts(self, record: dict[str, float]) -> None:
+        """Survivors, after this month's churn, of the initial customers and of this year's starting base."""
+        customer_id = self.population.active()["customer_id"]
+        first_new_id, start_count = self._year_start
+        record["initial_cohort_active"] = int(np.count_nonzero(customer_id < self.config.n_customers))
+        record["year_cohort_active"] = int(np.count_nonzero(customer_id < first_new_id))
+        record["year_cohort_start"] = start_count
+
+    def _account(
+        self,
+        people: dict[str, np.ndarray],
+        month: int,
+        record: dict[str, float],
+        costs: dict[str, float],
+        contacts: dict[str, int],
+    ) -> None:
+        config = self.config
+        if self._uses["account"]:
+            on_account = int(np.count_nonzero(np.isin(people["level"], self._account_code)))
+            costs["account_management"] = on_account * config.partnership_cost / 12.0
+        revenue = float(people["revenue"].sum(dtype=np.float64))
+        relationship_cost = sum(costs.values())
+        acquisition_cost = config.acquisition_rate * config.n_customers / 12.0 * self._acquisition_cost
+        profit = revenue * config.margin - relationship_cost - acquisition_cost
+        record.update({f"cost_{activity}": value for activity, value in costs.items()})
+        record["cost_agent"] = contacts["agent"] * config.agent_contact_cost
+        record["cost_ivr"] = contacts["ivr"] * config.ivr_contact_cost
+        record["contacts_agent"] = contacts["agent"]
+        record["contacts_ivr"] = contacts["ivr"]
+        record["revenue"] = revenue
+        record["gross_margin"] = revenue * config.margin
+        record["relationship_cost"] = relationship_cost
+        record["acquisition_cost"] = acquisition_cost
+        record["profit"] = profit
+        record["discounted_profit"] = profit / (1.0 + config.discount_rate) ** ((month + 1) / 12.0)
+        record["quality"] = self.quality
+        self.record = record
+
+    def _word_of_mouth(
+        self, people: dict[str, np.ndarray], problem: np.ndarray, unhappy_leavers: int, record: dict[str, float]
+    ) -> tuple[float, float]:
+        """Stories told this month (satisfied: 3 listeners, dissatisfied: 11; TARP via the domain brief).
+
+        Tellers: customers who had a problem this month (by how they feel about it now), dissatisfied
+        leavers, and promoters, who recommend about once a year. Returns the mentions (good, bad).
+        """
+        config = self.config
+        after_problem = people["satisfaction"][problem] >= config.satisfaction_threshold
+        happy_tellers = int(np.count_nonzero(after_problem)) + record["promoters"] / 12.0
+        unhappy_tellers = len(problem) - int(np.count_nonzero(after_problem)) + unhappy_leavers
+        good = happy_tellers * config.positive_listeners * config.word_of_mouth
+        bad = unhappy_tellers * config.negative_listeners * config.word_of_mouth
+        prospects = config.market_size_multiple * config.n_customers
+        self.heard_good = dynamics.spread_word(self.heard_good, good, prospects, config.wom_forgetting)
+        self.heard_bad = dynamics.spread_word(self.heard_bad, bad, prospects, config.wom_forgetting)
+        record["heard_good"] = self.heard_good
+        record["heard_bad"] = self.heard_bad
+        return good, bad
+
+    def _acquisitions(self, good_mentions: float) -> tuple[int, int]:
+        """Paid marketing wins a fixed flow, less the prospects put off by bad stories; referrals come free."""
+        config = self.config
+        rng = self.streams["acquisition"]
+        # The market is finite: the fewer prospects left, the fewer any effort wins (relative to the start).
+        prospects = config.market_size_multiple * config.n_customers
+        untapped = max(prospects - self.population.n, 0.0) / max(prospects - config.n_customers, 1.0)
+        paid = rng.poisson(config.acquisition_rate * config.n_customers / 12.0 * (1.0 - self.heard_bad) * untapped)
+        referred = rng.poisson(good_mentions * config.referral_conversion * untapped)
+        return int(paid), int(referred)
+
+    # ------------------------------------------------------------------------------------------------------
+    def run(self) -> RelationshipModel:
+        """Step to the end of the configured horizon; returns the model for chaining."""
+        while self.running and self.steps < self.config.periods:
+            self.step()
+        return self
+
+    def monthly(self):
+        """One row per month: every recorded quantity (see RECORD_KEYS)."""
+        frame = self.datacollector.get_model_vars_dataframe()
+        return frame.set_index("month")
+
+    def quadrant_labels(self) -> np.ndarray:
+        """The quadrant of each active customer now (strings, for plots and teaching)."""
+        people = self.population.active()
+        config = self.config
+        hazard = dynamics.leave_probability(
+            people["satisfaction"],
+            people["commitment"],
+            people["switching_cost"],
+            people["social_bond"],
+            people["price_sensitivity"],
+            attraction=self.attraction(max(self.steps - 1, 0)),
+            natural_churn_monthly=self._natural_churn,
+            intercept=config.churn_intercept,
+            satisfaction_effect=config.satisfaction_effect,
+            commitment_effect=config.commitment_effect,
+            switching_cost_effect=config.switching_cost_effect,
+            price_effect=config.price_effect,
+            out=np.empty(self.population.n, np.float32),
+        )
+        satisfied = people["satisfaction"] >= config.satisfaction_threshold
+        loyal = hazard <= self._loyal_limit
+        code = np.where(loyal, np.where(satisfied, 0, 1), np.where(satisfied, 2, 3))
+        return np.asarray(QUADRANTS)[code]

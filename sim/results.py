@@ -1,0 +1,129 @@
+"""From a run's monthly record to the tables and summary users read.
+
+Both models (the vectorised :class:`~sim.model.RelationshipModel` and the agent-based reference in
+:mod:`sim.reference`) produce the same monthly columns, so everything here works for either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.config import Config, from_mapping
+from sim.model import ACTIVITIES, QUADRANTS, RelationshipModel
+
+CHANNELS = ("agent", "ivr")
+
+
+def yearly(monthly: pd.DataFrame) -> pd.DataFrame:
+    """One row per simulated year.
+
+    ``active`` is the customer count at the year's end (after its churn, before the next arrivals);
+    ``retention`` is the share of the customers present at the year's start still present at its end;
+    quadrant shares are averaged over the year's months.
+    """
+    frame = monthly.reset_index()
+    frame["year"] = (frame["month"] - 1) // 12 + 1
+    groups = frame.groupby("year")
+    last = groups.last()
+    sums = groups[["joined", "left", "revenue", "relationship_cost", "acquisition_cost", "profit"]].sum()
+    customer_years = groups["active"].sum() / 12.0
+    shares = groups[list(QUADRANTS)].sum().div(groups["active"].sum(), axis=0)
+    table = pd.DataFrame(
+        {
+            "active": last["active"] - last["left"],
+            "joined": sums["joined"],
+            "left": sums["left"],
+            "churn_rate": sums["left"] / customer_years,
+            "retention": last["year_cohort_active"] / last["year_cohort_start"],
+            **{f"share_{name}": shares[name] for name in QUADRANTS},
+            "revenue": sums["revenue"],
+            "relationship_cost": sums["relationship_cost"],
+            "acquisition_cost": sums["acquisition_cost"],
+            "profit": sums["profit"],
+            "cost_to_serve_per_customer": sums["relationship_cost"] / customer_years,
+        }
+    )
+    return table
+
+
+def summarise(monthly: pd.DataFrame, config: Config) -> dict[str, Any]:
+    """The run's summary: the figures of ``relsim run --json``."""
+    customer_years = float(monthly["active"].sum()) / 12.0
+    per_year = yearly(monthly)
+    last_year = monthly.iloc[-12:]
+    served_last_year = float(last_year["active"].sum())
+    handled = float(monthly["complaints"].sum() + monthly["problems_detected"].sum())
+    cohort_end_of_year = monthly["initial_cohort_active"].iloc[11::12].to_numpy()
+    return {
+        "level": config.level,
+        "tier_level": config.tier_level,
+        "tier_share": config.tier_share,
+        "n_customers": config.n_customers,
+        "years": config.years,
+        "seed": config.seed,
+        "retention_rate": float(per_year["retention"].mean()),
+        "churn_rate": float(monthly["left"].sum() / customer_years),
+        "active_customers_end": int(per_year["active"].iloc[-1]),
+        "cost_to_serve_per_customer": float(monthly["relationship_cost"].sum() / customer_years),
+        "cost_to_serve_by_activity": {
+            name: float(monthly[f"cost_{name}"].sum() / customer_years) for name in ACTIVITIES
+        },
+        "cost_to_serve_by_channel": {name: float(monthly[f"cost_{name}"].sum() / customer_years) for name in CHANNELS},
+        "revenue": float(monthly["revenue"].sum()),
+        "gross_margin": float(monthly["gross_margin"].sum()),
+        "relationship_cost": float(monthly["relationship_cost"].sum()),
+        "acquisition_cost": float(monthly["acquisition_cost"].sum()),
+        "profit": float(monthly["profit"].sum()),
+        "discounted_profit": float(monthly["discounted_profit"].sum()),
+        "nps": float(100.0 * (last_year["promoters"].sum() - last_year["detractors"].sum()) / served_last_year),
+        "quadrant_shares": {name: float(last_year[name].sum() / served_last_year) for name in QUADRANTS},
+        "complaints_per_customer_year": float(monthly["complaints"].sum() / customer_years),
+        "recovery_rate": float(monthly["recovered"].sum() / handled) if handled else 0.0,
+        "cohort_survival": [1.0, *(cohort_end_of_year / config.n_customers).tolist()],
+        "yearly": [
+            {"year": int(year), **{key: _plain(value) for key, value in row.items()}}
+            for year, row in per_year.iterrows()
+        ],
+    }
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars to Python numbers, so that summaries serialise to JSON."""
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+@dataclass
+class RunResult:
+    """Everything one run produced."""
+
+    config: Config
+    monthly: pd.DataFrame
+    model: Any
+
+    @property
+    def yearly(self) -> pd.DataFrame:
+        return yearly(self.monthly)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return summarise(self.monthly, self.config)
+
+
+def run(config: Config | None = None, **params: Any) -> RunResult:
+    """Run the model to its horizon: ``run(level="proactive", seed=3)`` or ``run(config)``."""
+    config = from_mapping(params) if config is None else config.replace(**params) if params else config
+    model = RelationshipModel(config).run()
+    return RunResult(config, model.monthly(), model)
+
+
+def run_summary(params: dict[str, Any]) -> dict[str, Any]:
+    """A run as a pure function of its parameters (seed included), returning plain data; picklable for pools."""
+    return run(from_mapping(params)).summary
