@@ -188,8 +188,9 @@ def _allowed(spec: dataclasses.Field) -> str:
     meta = spec.metadata
     if "choices" in meta:
         return "one of " + ", ".join(meta["choices"])
-    kind = "an integer" if spec.type in ("int", int) else "a number"
-    return f"{kind} from {meta['low']:g} to {meta['high']:g}"
+    if spec.type in ("int", int):
+        return f"an integer from {meta['low']} to {meta['high']}"
+    return f"a number from {meta['low']:g} to {meta['high']:g}"
 
 
 def _check(spec: dataclasses.Field, value: Any) -> None:

@@ -84,7 +84,8 @@ def leave_probability(
     out -= switching_cost_effect * social_bond
     # logistic(x) = 1 / (1 + exp(-x)), written in place
     np.negative(out, out=out)
-    np.exp(out, out=out)
+    with np.errstate(over="ignore"):  # exp overflows to inf for very loyal customers: probability 0, as it should
+        np.exp(out, out=out)
     out += 1.0
     np.reciprocal(out, out=out)
     out *= (1.0 - natural_churn_monthly) * attraction

@@ -1,0 +1,114 @@
+"""The ``relsim`` command line.
+
+Every subcommand validates all its input before it runs anything; a bad value ends the command with one line
+on stderr naming the field and what is allowed, exit status 2, and no output files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from sim import __version__
+from sim.config import ConfigError, describe_fields, load
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line like every other input error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"relsim: error: {message} (see `{self.prog} --help`)\n")
+        sys.exit(2)
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE.toml", help="read fields from a flat TOML file")
+    parser.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        dest="overrides",
+        help="set one field (repeatable; wins over --config); `relsim fields` lists them",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="relsim",
+        description="An agent-based test of Kotler's matrix of customer relationship levels.",
+    )
+    parser.add_argument("--version", action="version", version=f"relsim {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    run = commands.add_parser("run", help="simulate one firm at one relationship level")
+    _add_config_options(run)
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    fields = commands.add_parser("fields", help="list every config field with unit, default and allowed values")
+    fields.add_argument("--json", action="store_true", help="print the list as JSON")
+    return parser
+
+
+def _print_run(summary: dict[str, Any]) -> None:
+    shares = summary["quadrant_shares"]
+    lines = [
+        f"relsim run: level={summary['level']} customers={summary['n_customers']} years={summary['years']} "
+        f"seed={summary['seed']}",
+        f"  retention (mean annual)      {summary['retention_rate']:8.1%}",
+        f"  customers at the end         {summary['active_customers_end']:8d}",
+        f"  cost to serve / customer-yr  {summary['cost_to_serve_per_customer']:8.2f} $",
+        f"  revenue                      {summary['revenue']:14,.0f} $",
+        f"  relationship cost            {summary['relationship_cost']:14,.0f} $",
+        f"  acquisition cost             {summary['acquisition_cost']:14,.0f} $",
+        f"  profit                       {summary['profit']:14,.0f} $",
+        f"  discounted profit            {summary['discounted_profit']:14,.0f} $",
+        f"  NPS (last year)              {summary['nps']:8.1f}",
+        "  quadrant (last year)         " + "  ".join(f"{name} {share:.0%}" for name, share in shares.items()),
+        "  initial cohort still active  " + " ".join(f"{value:.2f}" for value in summary["cohort_survival"]),
+    ]
+    print("\n".join(lines))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from sim.results import run  # imported here so that `relsim --help` stays instant
+
+    config = load(args.config, args.overrides)
+    summary = run(config).summary
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _print_run(summary)
+    return 0
+
+
+def _fields(args: argparse.Namespace) -> int:
+    records = describe_fields()
+    if args.json:
+        print(json.dumps(records, indent=2))
+        return 0
+    for record in records:
+        unit = f" [{record['unit']}]" if record["unit"] else ""
+        print(f"{record['name']} = {record['default']!r}{unit}: {record['meaning']} ({record['allowed']})")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"run": _run, "fields": _fields}
+    try:
+        return handlers[args.command](args)
+    except ConfigError as error:
+        sys.stderr.write(f"relsim: error: {error}\n")
+        return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
