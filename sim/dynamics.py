@@ -31,21 +31,25 @@ def update_satisfaction(
 
 
 def update_commitment(
-    commitment: np.ndarray, satisfaction: np.ndarray, gain: float, loss: float, buffer: np.ndarray
+    commitment: np.ndarray, satisfaction: np.ndarray, gain: float, loss: float, buffer: np.ndarray, spare: np.ndarray
 ) -> None:
     """Attitudinal loyalty grows with satisfaction towards 1 and falls with dissatisfaction towards 0.
 
     commitment += gain * s * (1 - commitment)  if s > 0
     commitment += loss * s * commitment        if s <= 0   (loss > gain: bad experiences weigh more)
-    Both branches keep commitment inside [0, 1] while |gain * s| and |loss * s| stay below 1; the result is
-    clipped to be sure.
+
+    Written branch-free as gain * s+ + commitment * (loss * s- - gain * s+), with s+ = max(s, 0) and
+    s- = min(s, 0): selecting by a random mask (np.where) is several times slower than arithmetic here.
+    The result is clipped to [0, 1] because a very large |s| would overshoot.
     """
-    rising = satisfaction > 0
-    np.subtract(1.0, commitment, out=buffer)
-    buffer *= gain
-    np.putmask(buffer, ~rising, commitment * loss)
-    buffer *= satisfaction
-    commitment += buffer
+    positive = np.maximum(satisfaction, 0.0, out=buffer)
+    negative = np.minimum(satisfaction, 0.0, out=spare)
+    positive *= gain
+    negative *= loss
+    negative -= positive
+    negative *= commitment
+    commitment += positive
+    commitment += negative
     np.clip(commitment, 0.0, 1.0, out=commitment)
 
 

@@ -24,14 +24,16 @@ from typing import Any
 
 import mesa
 import numpy as np
+import pandas as pd
 
 from sim import dynamics
 from sim.config import Config, from_mapping
 from sim.levels import LEVEL_NAMES, LEVELS
-from sim.population import Population, new_customers
+from sim.population import ArrivalBank, Population, new_customers
 from sim.rng import streams
 
 QUADRANTS = ("loyalist", "hostage", "mercenary", "defector")
+STAGES = ("exploration", "formation", "stability", "decline")  # relationship lifecycle (Dwyer et al. 1987)
 ACTIVITIES = ("question", "complaint", "welcome_call", "outreach", "account_management")
 
 
@@ -43,6 +45,17 @@ def _level_table(attribute: str, dtype: Any = np.float32) -> np.ndarray:
 def _recorded(key: str, model: RelationshipModel) -> float:
     """DataCollector reporter: one entry of the model's record for the month (picklable through partial)."""
     return model.record[key]
+
+
+def _share(key: str, model: RelationshipModel) -> float:
+    """DataCollector reporter: a count of the month's record as a share of the customers served."""
+    return model.record[key] / model.record["active"] if model.record["active"] else 0.0
+
+
+def _cost_to_serve(model: RelationshipModel) -> float:
+    """DataCollector reporter: the month's relationship cost per customer, at a yearly rate."""
+    record = model.record
+    return 12.0 * record["relationship_cost"] / record["active"] if record["active"] else 0.0
 
 
 RECORD_KEYS = (
@@ -72,6 +85,7 @@ RECORD_KEYS = (
     "recovered",
     "silent_dissatisfaction_found",
     *QUADRANTS,
+    *STAGES,
     "promoters",
     "detractors",
     "mean_satisfaction",
@@ -81,6 +95,9 @@ RECORD_KEYS = (
     "heard_bad",
     "attraction",
 )
+
+
+HEADLINE_KEYS = ("active", "left", "joined", "revenue", "relationship_cost", "profit", "complaints", "quality")
 
 
 class RelationshipModel(mesa.Model):
@@ -104,6 +121,7 @@ class RelationshipModel(mesa.Model):
         self.streams = streams(config.seed)
         self.population = Population(int(config.n_customers * 1.1) + 16)
         self.population.append(new_customers(config, self.streams["traits"], config.n_customers, month=0, initial=True))
+        self.arrivals = ArrivalBank(config, self.streams["traits"], block=config.n_customers // 8)
         self.quality = 0.0  # product quality gained from feedback, in [0, 1]
         self.heard_good = 0.0  # share of prospects who remember good word of mouth
         self.heard_bad = 0.0  # ... and bad
@@ -135,7 +153,16 @@ class RelationshipModel(mesa.Model):
         )
         self._buffers = {name: np.empty(0, np.float32) for name in ("uniform", "hazard", "work", "work2")}
 
-        self.datacollector = mesa.DataCollector(model_reporters={key: partial(_recorded, key) for key in RECORD_KEYS})
+        # Every recorded quantity goes to self.history (monthly()); Mesa's DataCollector keeps the headline
+        # series that Mesa's tools (batch_run, SolaraViz charts) read. Fewer reporters: less per-step overhead.
+        self.history: list[dict[str, float]] = []
+        self.datacollector = mesa.DataCollector(
+            model_reporters={
+                **{key: partial(_recorded, key) for key in HEADLINE_KEYS},
+                "cost_to_serve": _cost_to_serve,
+                **{f"share_{name}": partial(_share, name) for name in QUADRANTS},
+            }
+        )
 
     # ------------------------------------------------------------------------------------------------------
     def _buffer(self, name: str, n: int) -> np.ndarray:
@@ -202,7 +229,12 @@ class RelationshipModel(mesa.Model):
 
         # 7. loyalty: commitment, leave probability, quadrant and NPS
         dynamics.update_commitment(
-            people["commitment"], satisfaction, config.commitment_gain, config.commitment_loss, work
+            people["commitment"],
+            satisfaction,
+            config.commitment_gain,
+            config.commitment_loss,
+            work,
+            self._buffer("work2", n),
         )
         attraction = self.attraction(month)
         hazard = dynamics.leave_probability(
@@ -238,26 +270,19 @@ class RelationshipModel(mesa.Model):
         record["joined_by_referral"] = referred
         self.population.remove(leavers)
         self._count_cohorts(record)
+        self.record = record
+        self.history.append(record)
         self.datacollector.collect(self)
 
         # 10. acquisition: new customers arrive for next month, expectations shifted by word of mouth
         if paid + referred:
             shift = config.wom_expectation_effect * (self.heard_good - self.heard_bad)
-            self.population.append(
-                new_customers(
-                    config,
-                    self.streams["traits"],
-                    paid + referred,
-                    month=month + 1,
-                    initial=False,
-                    expectation_shift=shift,
-                )
-            )
+            self.population.append(self.arrivals.take(paid + referred, month=month + 1, expectation_shift=shift))
         if (month + 1) % 12 == 0:
             self._year_start = (self.population.next_id, self.population.n)
 
         # 11. time
-        self.population.active()["tenure"][:] += 1
+        self.population.data["tenure"][: self.population.n] += 1
         self.running = self.steps < config.periods
 
     # ------------------------------------------------------------------------------------------------------
@@ -275,10 +300,7 @@ class RelationshipModel(mesa.Model):
 
         Personal (agent) contacts build a social bond (Berry's tier-2 bonds).
         """
-        if by_routing:
-            ivr = people["routed_to_ivr"][who]
-        else:
-            ivr = np.zeros(len(who), bool)
+        ivr = people["routed_to_ivr"][who] if by_routing else np.zeros(len(who), bool)
         n_ivr = int(np.count_nonzero(ivr))
         n_agent = len(who) - n_ivr
         costs[activity] += n_agent * self.config.agent_contact_cost + n_ivr * self.config.ivr_contact_cost
@@ -405,13 +427,22 @@ class RelationshipModel(mesa.Model):
             )
         )
         record["detractors"] = n - n_satisfied
+        # Lifecycle: satisfied customers explore (first 3 months), form (to 12) and then stabilise;
+        # a dissatisfied customer is in decline whatever the tenure (decline can start in any stage).
+        tenure = people["tenure"]
+        exploring = int(np.count_nonzero(satisfied & (tenure < 3)))
+        forming = int(np.count_nonzero(satisfied & (tenure < 12)))
+        record["exploration"] = exploring
+        record["formation"] = forming - exploring
+        record["stability"] = n_satisfied - forming
+        record["decline"] = n - n_satisfied
         record["active"] = n
         record["mean_satisfaction"] = float(satisfaction.mean()) if n else 0.0
         record["mean_commitment"] = float(commitment.mean()) if n else 0.0
 
     def _count_cohorts(self, record: dict[str, float]) -> None:
         """Survivors, after this month's churn, of the initial customers and of this year's starting base."""
-        customer_id = self.population.active()["customer_id"]
+        customer_id = self.population.data["customer_id"][: self.population.n]
         first_new_id, start_count = self._year_start
         record["initial_cohort_active"] = int(np.count_nonzero(customer_id < self.config.n_customers))
         record["year_cohort_active"] = int(np.count_nonzero(customer_id < first_new_id))
@@ -429,7 +460,7 @@ class RelationshipModel(mesa.Model):
         if self._uses["account"]:
             on_account = int(np.count_nonzero(np.isin(people["level"], self._account_code)))
             costs["account_management"] = on_account * config.partnership_cost / 12.0
-        revenue = float(people["revenue"].sum(dtype=np.float64))
+        revenue = float(people["revenue"].sum())  # float32 pairwise summation: relative error ~1e-7
         relationship_cost = sum(costs.values())
         acquisition_cost = config.acquisition_rate * config.n_customers / 12.0 * self._acquisition_cost
         profit = revenue * config.margin - relationship_cost - acquisition_cost
@@ -445,7 +476,6 @@ class RelationshipModel(mesa.Model):
         record["profit"] = profit
         record["discounted_profit"] = profit / (1.0 + config.discount_rate) ** ((month + 1) / 12.0)
         record["quality"] = self.quality
-        self.record = record
 
     def _word_of_mouth(
         self, people: dict[str, np.ndarray], problem: np.ndarray, unhappy_leavers: int, record: dict[str, float]
@@ -486,10 +516,17 @@ class RelationshipModel(mesa.Model):
             self.step()
         return self
 
-    def monthly(self):
+    def monthly(self) -> pd.DataFrame:
         """One row per month: every recorded quantity (see RECORD_KEYS)."""
-        frame = self.datacollector.get_model_vars_dataframe()
-        return frame.set_index("month")
+        return pd.DataFrame(self.history, columns=list(RECORD_KEYS)).set_index("month")
+
+    def lifecycle_labels(self) -> np.ndarray:
+        """The lifecycle stage of each active customer now (see STAGES)."""
+        people = self.population.active()
+        satisfied = people["satisfaction"] >= self.config.satisfaction_threshold
+        tenure = people["tenure"]
+        code = np.where(satisfied, np.where(tenure < 3, 0, np.where(tenure < 12, 1, 2)), 3)
+        return np.asarray(STAGES)[code]
 
     def quadrant_labels(self) -> np.ndarray:
         """The quadrant of each active customer now (strings, for plots and teaching)."""

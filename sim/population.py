@@ -90,11 +90,43 @@ class Population:
             return
         n_after = self.n - count
         holes = positions[positions < n_after]  # slots to refill
-        tail = np.arange(n_after, self.n)
-        movers = np.setdiff1d(tail, positions, assume_unique=True)  # survivors beyond the new end
+        stays = np.ones(count, bool)  # which of the last `count` slots hold survivors
+        stays[positions[len(holes) :] - n_after] = False
+        movers = np.arange(n_after, self.n)[stays]
         for array in self.data.values():
             array[holes] = array[movers]
         self.n = n_after
+
+
+class ArrivalBank:
+    """Traits of future new customers, drawn in blocks (one set of draws per block, not per month).
+
+    Drawing a block at a time keeps the monthly cost of acquisition independent of the number of random
+    calls; the traits depend only on the seed and the config, so runs stay reproducible. Expectations get
+    the word-of-mouth shift of the month of arrival when they are taken.
+    """
+
+    def __init__(self, config: Config, rng: np.random.Generator, block: int) -> None:
+        self.config = config
+        self.rng = rng
+        self.block = max(int(block), 64)
+        self.stock: dict[str, np.ndarray] = {}
+        self.position = 0
+
+    def take(self, count: int, *, month: int, expectation_shift: float) -> dict[str, np.ndarray]:
+        parts = []
+        while count > 0:
+            if not self.stock or self.position == len(self.stock["value"]):
+                self.stock = new_customers(self.config, self.rng, self.block, month=0, initial=False)
+                self.position = 0
+            used = min(count, len(self.stock["value"]) - self.position)
+            parts.append({name: array[self.position : self.position + used] for name, array in self.stock.items()})
+            self.position += used
+            count -= used
+        fields = parts[0] if len(parts) == 1 else {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+        fields["expectation"] = fields["expectation"] + expectation_shift
+        fields["next_outreach"] = np.where(fields["next_outreach"] >= 0, fields["next_outreach"] + month, -1)
+        return fields
 
 
 def new_customers(
@@ -141,7 +173,9 @@ def new_customers(
         tenure = np.zeros(count, np.int64)
         commitment = np.full(count, config.initial_commitment)
     # Outreach contacts are spread evenly over the interval so that the firm's workload is level over time.
-    phase = rng.integers(1, np.maximum(interval, 1) + 1)
+    # (A uniform float, not integers(): the number of draws must not depend on the level, so that levels
+    # keep sharing the trait stream.)
+    phase = 1 + np.floor(rng.random(count) * np.maximum(interval, 1))
     next_outreach = np.where(interval > 0, month + phase, -1)
 
     routed = value_score < ndtri(config.ivr_routing_share) if config.ivr_routing_share > 0 else np.zeros(count, bool)

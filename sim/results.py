@@ -38,7 +38,7 @@ def yearly(monthly: pd.DataFrame) -> pd.DataFrame:
             "joined": sums["joined"],
             "left": sums["left"],
             "churn_rate": sums["left"] / customer_years,
-            "retention": last["year_cohort_active"] / last["year_cohort_start"],
+            "retention": last["year_cohort_active"] / last["year_cohort_start"].where(last["year_cohort_start"] > 0),
             **{f"share_{name}": shares[name] for name in QUADRANTS},
             "revenue": sums["revenue"],
             "relationship_cost": sums["relationship_cost"],
@@ -65,7 +65,7 @@ def summarise(monthly: pd.DataFrame, config: Config) -> dict[str, Any]:
         "n_customers": config.n_customers,
         "years": config.years,
         "seed": config.seed,
-        "retention_rate": float(per_year["retention"].mean()),
+        "retention_rate": _ratio(per_year["retention"].sum(), per_year["retention"].count()),
         "churn_rate": float(monthly["left"].sum() / customer_years),
         "active_customers_end": int(per_year["active"].iloc[-1]),
         "cost_to_serve_per_customer": float(monthly["relationship_cost"].sum() / customer_years),
@@ -79,8 +79,8 @@ def summarise(monthly: pd.DataFrame, config: Config) -> dict[str, Any]:
         "acquisition_cost": float(monthly["acquisition_cost"].sum()),
         "profit": float(monthly["profit"].sum()),
         "discounted_profit": float(monthly["discounted_profit"].sum()),
-        "nps": float(100.0 * (last_year["promoters"].sum() - last_year["detractors"].sum()) / served_last_year),
-        "quadrant_shares": {name: float(last_year[name].sum() / served_last_year) for name in QUADRANTS},
+        "nps": _ratio(100.0 * (last_year["promoters"].sum() - last_year["detractors"].sum()), served_last_year),
+        "quadrant_shares": {name: _ratio(last_year[name].sum(), served_last_year) for name in QUADRANTS},
         "complaints_per_customer_year": float(monthly["complaints"].sum() / customer_years),
         "recovery_rate": float(monthly["recovered"].sum() / handled) if handled else 0.0,
         "cohort_survival": [1.0, *(cohort_end_of_year / config.n_customers).tolist()],
@@ -91,12 +91,17 @@ def summarise(monthly: pd.DataFrame, config: Config) -> dict[str, Any]:
     }
 
 
+def _ratio(numerator: float, denominator: float) -> float | None:
+    """A share or mean that is undefined (None, JSON null) when nobody was there to measure."""
+    return float(numerator) / float(denominator) if denominator else None
+
+
 def _plain(value: Any) -> Any:
-    """numpy scalars to Python numbers, so that summaries serialise to JSON."""
+    """numpy scalars to Python numbers (NaN to None), so that summaries serialise to strict JSON."""
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, np.floating):
-        return float(value)
+        return None if np.isnan(value) else float(value)
     return value
 
 

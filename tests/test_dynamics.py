@@ -50,7 +50,7 @@ def test_expectations_converge_to_the_value_received():
 def test_commitment_grows_with_satisfaction_and_falls_faster_with_dissatisfaction():
     commitment = np.array([0.5, 0.5], F32)
     satisfaction = np.array([0.4, -0.4], F32)
-    dynamics.update_commitment(commitment, satisfaction, 0.1, 0.2, np.empty(2, F32))
+    dynamics.update_commitment(commitment, satisfaction, 0.1, 0.2, np.empty(2, F32), np.empty(2, F32))
     np.testing.assert_allclose(commitment, [0.5 + 0.1 * 0.4 * 0.5, 0.5 - 0.2 * 0.4 * 0.5], rtol=1e-6)
     assert 0.5 - commitment[1] > commitment[0] - 0.5
 
@@ -65,7 +65,9 @@ def test_commitment_stays_in_unit_interval(satisfaction, start, gain, loss):
     satisfaction = np.array(satisfaction, F32)
     commitment = np.full(len(satisfaction), start, F32)
     for _ in range(5):
-        dynamics.update_commitment(commitment, satisfaction, gain, loss, np.empty(len(commitment), F32))
+        dynamics.update_commitment(
+            commitment, satisfaction, gain, loss, np.empty(len(commitment), F32), np.empty(len(commitment), F32)
+        )
     assert np.all((commitment >= 0) & (commitment <= 1))
 
 

@@ -198,3 +198,12 @@ def test_quadrant_labels_follow_satisfaction_and_loyalty():
     model.population.active()["satisfaction"][:] = 1.0
     assert set(model.quadrant_labels()) <= {"loyalist", "mercenary"}
     assert "mercenary" in set(model.quadrant_labels())
+
+
+def test_lifecycle_new_customers_explore_and_old_ones_stabilise():
+    model = RelationshipModel(level="reactive", n_customers=2_000, years=2, seed=6).run()
+    stages = model.lifecycle_labels()
+    tenure = model.population.active()["tenure"]
+    assert set(stages[tenure >= 12]) <= {"stability", "decline"}
+    assert set(stages[tenure < 3]) <= {"exploration", "decline"}
+    assert {"exploration", "formation", "stability", "decline"} == set(stages)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
@@ -9,7 +11,7 @@ from hypothesis import strategies as st
 
 from sim import RelationshipModel
 from sim.levels import LEVEL_NAMES
-from sim.model import QUADRANTS
+from sim.model import QUADRANTS, STAGES
 from sim.results import run
 
 RATE_COLUMNS = ("heard_good", "heard_bad", "quality", "attraction")
@@ -49,6 +51,8 @@ def test_invariants_hold_for_any_valid_config(
         (monthly["active"] - monthly["left"] + monthly["joined"]).iloc[:-1].to_numpy(),
     )
     assert (monthly[list(QUADRANTS)].sum(axis=1) == monthly["active"]).all()
+    assert (monthly[list(STAGES)].sum(axis=1) == monthly["active"]).all()
+    assert (monthly[list(STAGES)] >= 0).all().all()
     assert (monthly["promoters"] + monthly["detractors"] <= monthly["active"]).all()
     assert (monthly["recovered"] <= monthly["complaints"] + monthly["problems_detected"]).all()
     assert (monthly["initial_cohort_active"].diff().dropna() <= 0).all()
@@ -65,9 +69,11 @@ def test_invariants_hold_for_any_valid_config(
         atol=1e-6,
     )
     summary = result.summary
-    assert 0 <= summary["retention_rate"] <= 1
+    json.dumps(summary, allow_nan=False)  # strict JSON even when every customer has gone
+    assert summary["retention_rate"] is None or 0 <= summary["retention_rate"] <= 1
     assert all(0 <= share <= 1 for share in summary["cohort_survival"])
-    assert abs(sum(summary["quadrant_shares"].values()) - 1) < 1e-9 or monthly["active"].iloc[-12:].sum() == 0
+    if monthly["active"].iloc[-12:].sum() > 0:
+        assert abs(sum(summary["quadrant_shares"].values()) - 1) < 1e-9
     people = result.model.population.active()
     assert np.all((people["commitment"] >= 0) & (people["commitment"] <= 1))
 
@@ -98,7 +104,8 @@ def test_model_takes_flat_keywords_and_a_seed_as_mesa_expects():
     model.run()
     assert model.steps == 12 and not model.running
     frame = model.datacollector.get_model_vars_dataframe()
-    assert len(frame) == 12 and "profit" in frame
+    assert len(frame) == 12 and {"profit", "cost_to_serve", "share_hostage"} <= set(frame)
+    np.testing.assert_allclose(frame["profit"].to_numpy(), model.monthly()["profit"].to_numpy())
 
 
 def test_run_summary_is_json_ready():

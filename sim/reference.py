@@ -1,0 +1,359 @@
+"""The docking reference: the rules of :mod:`sim.model`, written again one customer at a time in plain Mesa style.
+
+Axtell et al. (1996) "dock" two implementations of one model by checking that they agree in distribution. This
+module is the second implementation: each customer is a :class:`Customer` (a ``mesa.Agent`` with scalar
+attributes), the firm and its market are a :class:`ReferenceModel`, and every rule is re-expressed with scalar
+Python math from the config and the level table alone; it does not use :mod:`sim.dynamics` or
+:mod:`sim.population`. It is slow (pure Python loops) and meant to be read side by side with docs/MODEL.md.
+
+All randomness comes from one generator, Mesa's ``self.random`` seeded with ``config.seed``; the draws differ from
+the vectorised model's named streams, so the two agree in distribution only (tests/test_docking.py).
+The month follows the order of :mod:`sim.model`; steps 1-5 and 7 are the customer's own (:meth:`Customer.step`),
+the rest belongs to the firm and the market (:meth:`ReferenceModel.step`).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from statistics import NormalDist
+from typing import Any
+
+import mesa
+import pandas as pd
+
+from sim.config import Config, from_mapping
+from sim.levels import LEVELS, Level
+from sim.model import ACTIVITIES, QUADRANTS, RECORD_KEYS
+
+_STANDARD_NORMAL = NormalDist()
+
+
+def _logistic(x: float) -> float:
+    """1 / (1 + e^-x) without overflow for large |x|."""
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def _recorded(key: str, model: ReferenceModel) -> float:
+    """DataCollector reporter for one entry of the month's record (a partial, so Mesa passes the model)."""
+    return model.record[key]
+
+
+class Customer(mesa.Agent):
+    """One customer: traits drawn at arrival, satisfaction and loyalty state updated every month."""
+
+    model: ReferenceModel
+
+    def __init__(self, model: ReferenceModel, *, arrival_month: int, initial: bool, expectation_shift: float = 0.0):
+        super().__init__(model)
+        config, draw = model.config, model.random
+        self.serial = model.arrivals  # order of arrival: cohorts are "serial below some number"
+        model.arrivals += 1
+        self.initial = initial
+
+        # Value to the firm: lognormal with mean 1. Its normal score ranks customers for tiers and IVR routing.
+        sigma = config.value_dispersion
+        z = draw.gauss(0.0, 1.0)
+        self.value = math.exp(sigma * z - sigma * sigma / 2.0)
+        rank = _STANDARD_NORMAL.cdf(z)  # share of the market less valuable than this customer
+        in_tier = config.tier_level != "none" and rank >= 1.0 - config.tier_share
+        self.level: Level = LEVELS[config.tier_level if in_tier else config.level]
+        self.routed_to_ivr = config.ivr_routing_share > 0.0 and rank < config.ivr_routing_share
+        self.revenue = self.value * config.revenue_per_customer / 12.0
+
+        # Satisfaction: perceived value (fit plus customisation) against an expectation shifted by word of mouth.
+        self.base_value = 1.0 + draw.gauss(0.0, config.fit_sd) + self.level.customisation_value
+        self.expectation = 1.0 - config.value_gap + expectation_shift + draw.gauss(0.0, config.expectation_sd)
+        self.satisfaction = 0.0
+
+        # Behaviour: complaint propensity ~ Beta with concentration 8 around its mean; questions ~ Gamma(0.5).
+        mean_voice = config.complaint_propensity
+        if 0.0 < mean_voice < 1.0:
+            self.complaint_propensity = draw.betavariate(8.0 * mean_voice, 8.0 * (1.0 - mean_voice))
+        else:
+            self.complaint_propensity = mean_voice
+        questions_per_month = (
+            draw.gammavariate(0.5, config.inquiry_rate / 0.5) / 12.0 if config.inquiry_rate > 0.0 else 0.0
+        )
+        self.inquiry_probability = min(questions_per_month, 1.0) if self.level.inbound_channel else 0.0
+        self.price_sensitivity = draw.betavariate(2.0, 2.0)
+        self.contact_averse = draw.random() < config.contact_aversion_share
+
+        # Loyalty: financial bond ~ Gamma(2) plus the level's structural bond; the social bond grows with contacts.
+        mean_cost = config.switching_cost_mean
+        financial = draw.gammavariate(2.0, mean_cost / 2.0) if mean_cost > 0.0 else 0.0
+        self.switching_cost = financial + self.level.structural_bond
+        self.social_bond = 0.0
+        if initial:  # an established base: 1-5 years in, with some commitment built
+            self.tenure = draw.randint(12, 60)
+            start = config.initial_commitment
+            self.commitment = start + (1.0 - start) * draw.betavariate(2.0, 2.0)
+        else:
+            self.tenure = 0
+            self.commitment = config.initial_commitment
+
+        # Outreach: the first contact falls 1..interval months after arrival, so the workload is level over time.
+        interval = self.level.outreach_interval_months
+        self.next_outreach = arrival_month + draw.randint(1, interval) if interval else -1
+
+        # This month's outcomes, read by the firm after every customer has stepped.
+        self.had_problem = False
+        self.hazard = 0.0
+
+    # -- the customer's month (steps 1-5 and 7) ---------------------------------------------------------------
+    def step(self) -> None:
+        model = self.model
+        config = model.config
+        draw = model.random.random
+
+        # 1. experience: expectation-disconfirmation, expectations adapt towards the value received
+        gap = self.base_value - self.expectation
+        smoothing = config.satisfaction_smoothing
+        self.satisfaction = (1.0 - smoothing) * self.satisfaction + smoothing * gap
+        self.expectation += config.expectation_adaptation * gap
+
+        # 2-3. one draw decides: a problem, else (with a channel) a question, else a quiet month
+        u = draw()
+        self.had_problem = u < model.problem_probability
+        if self.had_problem:
+            self.meet_problem()
+        elif u < model.problem_probability + self.inquiry_probability:
+            self.contact("question", routed=True)
+
+        # 4. welcome call in the first month after the sale (tenure counts months completed before this one)
+        if self.tenure == 1 and self.level.welcome_call:
+            self.welcome_call()
+
+        # 5. scheduled outreach
+        if self.next_outreach == model.month:
+            self.outreach()
+
+        # 7. loyalty: commitment follows satisfaction (losses weigh more), then the leave probability
+        s, c = self.satisfaction, self.commitment
+        c += config.commitment_gain * s * (1.0 - c) if s > 0.0 else config.commitment_loss * s * c
+        self.commitment = min(max(c, 0.0), 1.0)
+        self.hazard = self.leave_probability(model.attraction_now)
+
+    def contact(self, activity: str, *, routed: bool, bond: bool = True) -> bool:
+        """Charge one contact to ``activity``; True if it went to IVR. Personal (agent) contacts build a bond."""
+        ivr = routed and self.routed_to_ivr
+        self.model.charge(activity, "ivr" if ivr else "agent")
+        if bond and not ivr:
+            config = self.model.config
+            self.social_bond = min(self.social_bond + config.social_bond_gain, config.social_bond_cap)
+        return ivr
+
+    def meet_problem(self) -> None:
+        """A problem costs satisfaction unless the firm hears of it and resolves it (well and fast)."""
+        model, config, level = self.model, self.model.config, self.level
+        draw = model.random.random
+        tally = model.tally
+        tally["problems"] += 1
+        major = draw() < config.major_problem_share
+        impact = config.major_problem_impact if major else config.minor_problem_impact
+        detected = draw() < level.problem_detection  # found through joint work: no complaint needed
+        complained = False
+        if not detected and level.inbound_channel:
+            voice = min(self.complaint_propensity * (config.major_complaint_factor if major else 1.0), 1.0)
+            complained = draw() < voice
+        recovered = 0.0
+        if detected or complained:
+            tally["problems_detected" if detected else "complaints"] += 1
+            ivr = self.contact("complaint", routed=complained)  # only complaints follow the routing
+            if draw() < level.resolution_probability * (config.ivr_resolution_factor if ivr else 1.0):
+                tally["recovered"] += 1
+                recovered = 1.0 if draw() < level.quick_resolution_share else config.slow_recovery
+            else:
+                recovered = config.voice_relief  # heard but not resolved: voicing still relieves a little
+            if level.quality_feedback:
+                tally["reports"] += 1
+        self.satisfaction -= impact * (1.0 - recovered)
+
+    def welcome_call(self) -> None:
+        """A call after the sale; silent dissatisfaction found is fed back and, with the resolution chance, fixed."""
+        model = self.model
+        self.contact("welcome_call", routed=False)
+        if self.satisfaction < model.config.satisfaction_threshold:
+            model.tally["silent_dissatisfaction_found"] += 1
+            model.tally["reports"] += 1
+            if model.random.random() < self.level.resolution_probability:
+                self.satisfaction = 0.0  # the shortfall is cleared ...
+                self.expectation = self.base_value  # ... and expectations reset to what the offer gives
+
+    def outreach(self) -> None:
+        """A scheduled contact: useful ones add satisfaction and may sell more; unwanted ones annoy (no bond)."""
+        model, config = self.model, self.model.config
+        self.next_outreach += self.level.outreach_interval_months
+        if self.contact_averse:
+            self.contact("outreach", routed=False, bond=False)
+            self.satisfaction -= config.annoyance
+            return
+        self.contact("outreach", routed=False)
+        self.satisfaction += config.outreach_value
+        if model.random.random() < config.cross_sell_probability:
+            ceiling = self.value * config.revenue_per_customer / 12.0 * (1.0 + config.max_upsell)
+            self.revenue = min(self.revenue * (1.0 + config.cross_sell_uplift), ceiling)
+
+    def leave_probability(self, attraction: float) -> float:
+        """Monthly leave probability: natural churn plus switching to an outside option with this attraction."""
+        model, config = self.model, self.model.config
+        if attraction <= 0.0:  # a monopoly: the dissatisfied stay as hostages
+            return model.natural_churn
+        x = (
+            config.churn_intercept
+            + config.price_effect * attraction * self.price_sensitivity
+            - config.satisfaction_effect * self.satisfaction
+            - config.commitment_effect * self.commitment
+            - config.switching_cost_effect * (self.switching_cost + self.social_bond)
+        )
+        return model.natural_churn + (1.0 - model.natural_churn) * attraction * _logistic(x)
+
+
+class ReferenceModel(mesa.Model):
+    """The firm and its market; ``ReferenceModel(level="proactive", n_customers=300, seed=1).run().monthly()``."""
+
+    def __init__(self, config: Config | None = None, *, seed: int | None = None, **params: Any) -> None:
+        if config is None:
+            config = from_mapping(params if seed is None else {**params, "seed": seed})
+        elif params or seed is not None:
+            config = config.replace(**params, **({} if seed is None else {"seed": seed}))
+        super().__init__(seed=config.seed)
+        self.config = config
+        self.natural_churn = 1.0 - (1.0 - config.natural_churn) ** (1.0 / 12.0)  # compounds to the yearly rate
+        self.loyal_limit = 1.0 - config.loyalty_threshold ** (1.0 / 12.0)  # 12-month stay chance >= threshold
+        cost_per_win = config.acquisition_cost_multiple * config.keeping_cost_share * config.revenue_per_customer
+        self.acquisition_spend = config.acquisition_rate * config.n_customers / 12.0 * cost_per_win  # fixed, monthly
+        self.prospects = config.market_size_multiple * config.n_customers
+        self.quality = 0.0
+        self.heard_good = 0.0
+        self.heard_bad = 0.0
+        self.arrivals = 0
+        self.month = 0
+        self.problem_probability = 0.0
+        self.attraction_now = 0.0
+        self.tally: dict[str, float] = {}
+        self.record: dict[str, float] = {}
+        for _ in range(config.n_customers):
+            Customer(self, arrival_month=0, initial=True)
+        self.year_start = (config.n_customers, config.n_customers)  # (first serial not in the cohort, its size)
+        self.datacollector = mesa.DataCollector(model_reporters={key: partial(_recorded, key) for key in RECORD_KEYS})
+
+    def attraction(self, month: int) -> float:
+        config = self.config
+        if config.competitor_entry_year and month < 12 * config.competitor_entry_year:
+            return 0.0
+        return config.competition
+
+    def charge(self, activity: str, channel: str) -> None:
+        """Book one contact of this activity on this channel."""
+        self.tally[f"cost_{activity}"] += getattr(self.config, f"{channel}_contact_cost")
+        self.tally[f"contacts_{channel}"] += 1
+
+    def step(self) -> None:
+        config = self.config
+        self.month = month = self.steps - 1
+        self.tally = tally = dict.fromkeys([*RECORD_KEYS, "reports"], 0.0)
+        self.problem_probability = config.problem_rate / 12.0 * (1.0 - config.max_problem_reduction * self.quality)
+        self.attraction_now = self.attraction(month)
+        customers: list[Customer] = list(self.agents)
+        n = len(customers)
+
+        # 1-5, 7: each customer's own month
+        self.agents.do("step")
+
+        # 6. feedback: problems heard of (and silent dissatisfaction found) raise quality for everyone
+        if tally["reports"]:
+            self.quality += config.feedback_learning * tally["reports"] / n * (1.0 - self.quality)
+
+        # 7. quadrant (satisfaction x behavioural loyalty) and Net Promoter counts
+        threshold = config.satisfaction_threshold
+        for c in customers:
+            satisfied, loyal = c.satisfaction >= threshold, c.hazard <= self.loyal_limit
+            tally[QUADRANTS[(0 if satisfied else 1) if loyal else (2 if satisfied else 3)]] += 1
+            tally["promoters"] += c.satisfaction >= config.promoter_satisfaction and (
+                c.commitment >= config.promoter_commitment
+            )
+            tally["detractors"] += not satisfied
+        tally["active"] = n
+        tally["mean_satisfaction"] = sum(c.satisfaction for c in customers) / n if n else 0.0
+        tally["mean_commitment"] = sum(c.commitment for c in customers) / n if n else 0.0
+
+        # 8. the month's accounts (leavers were still customers this month)
+        partners = sum(c.level.account_management for c in customers)
+        tally["cost_account_management"] = partners * config.partnership_cost / 12.0
+        tally["revenue"] = revenue = sum(c.revenue for c in customers)
+        tally["gross_margin"] = revenue * config.margin
+        tally["relationship_cost"] = sum(tally[f"cost_{activity}"] for activity in ACTIVITIES)
+        tally["cost_agent"] = tally["contacts_agent"] * config.agent_contact_cost
+        tally["cost_ivr"] = tally["contacts_ivr"] * config.ivr_contact_cost
+        tally["acquisition_cost"] = self.acquisition_spend
+        tally["profit"] = profit = revenue * config.margin - tally["relationship_cost"] - self.acquisition_spend
+        tally["discounted_profit"] = profit / (1.0 + config.discount_rate) ** ((month + 1) / 12.0)
+        tally["quality"] = self.quality
+        tally["attraction"] = self.attraction_now
+        tally["month"] = month + 1
+
+        # 9. churn, and word of mouth from this month's problems, unhappy leavers and promoters
+        leavers = [c for c in customers if self.random.random() < c.hazard]
+        unhappy_leavers = sum(c.satisfaction < threshold for c in leavers)
+        tally["left"], tally["left_dissatisfied"] = len(leavers), unhappy_leavers
+        happy_after_problem = sum(c.had_problem and c.satisfaction >= threshold for c in customers)
+        unhappy_after_problem = tally["problems"] - happy_after_problem
+        good = (happy_after_problem + tally["promoters"] / 12.0) * config.positive_listeners * config.word_of_mouth
+        bad = (unhappy_after_problem + unhappy_leavers) * config.negative_listeners * config.word_of_mouth
+        self.heard_good = self.spread_word(self.heard_good, good)
+        self.heard_bad = self.spread_word(self.heard_bad, bad)
+        tally["heard_good"], tally["heard_bad"] = self.heard_good, self.heard_bad
+
+        # 10a. acquisitions: paid flow less those put off by bad stories; referrals; both shrink as the market fills
+        untapped = max(self.prospects - n, 0.0) / max(self.prospects - config.n_customers, 1.0)
+        paid = self.poisson(config.acquisition_rate * config.n_customers / 12.0 * (1.0 - self.heard_bad) * untapped)
+        referred = self.poisson(good * config.referral_conversion * untapped)
+        tally["joined"], tally["joined_by_referral"] = paid + referred, referred
+
+        for c in leavers:
+            c.remove()
+        first_new, start_count = self.year_start
+        tally["initial_cohort_active"] = sum(c.initial for c in self.agents)
+        tally["year_cohort_active"] = sum(c.serial < first_new for c in self.agents)
+        tally["year_cohort_start"] = start_count
+        self.record = tally
+        self.datacollector.collect(self)
+
+        # 10b. the new customers arrive for next month with expectations shifted by the market's word of mouth
+        shift = config.wom_expectation_effect * (self.heard_good - self.heard_bad)
+        for _ in range(paid + referred):
+            Customer(self, arrival_month=month + 1, initial=False, expectation_shift=shift)
+        if (month + 1) % 12 == 0:
+            self.year_start = (self.arrivals, len(self.agents))
+
+        # 11. time
+        for c in self.agents:
+            c.tenure += 1
+        self.running = self.steps < config.periods
+
+    def spread_word(self, aware: float, mentions: float) -> float:
+        """Share of prospects remembering a story: some forget, each mention reaches a random prospect."""
+        keep = aware * (1.0 - self.config.wom_forgetting)
+        reached = 1.0 - math.exp(-mentions / self.prospects)
+        return keep + (1.0 - keep) * reached
+
+    def poisson(self, mean: float) -> int:
+        """A Poisson count: unit-rate exponential arrivals before time ``mean`` (exact, no underflow)."""
+        count, clock = 0, self.random.expovariate(1.0)
+        while clock < mean:
+            count += 1
+            clock += self.random.expovariate(1.0)
+        return count
+
+    def run(self) -> ReferenceModel:
+        while self.running and self.steps < self.config.periods:
+            self.step()
+        return self
+
+    def monthly(self) -> pd.DataFrame:
+        """One row per month, the same columns as ``RelationshipModel.monthly()``."""
+        return self.datacollector.get_model_vars_dataframe().set_index("month")
