@@ -31,6 +31,7 @@ from sim.config import Config, from_mapping
 from sim.levels import LEVEL_NAMES, LEVELS
 from sim.population import ArrivalBank, Population, new_customers
 from sim.rng import streams
+from sim.trace import Trace
 
 QUADRANTS = ("loyalist", "hostage", "mercenary", "defector")
 STAGES = ("exploration", "formation", "stability", "decline")  # relationship lifecycle (Dwyer et al. 1987)
@@ -111,13 +112,16 @@ class RelationshipModel(mesa.Model):
         model.monthly()   # a DataFrame, one row per month
     """
 
-    def __init__(self, config: Config | None = None, *, seed: int | None = None, **params: Any) -> None:
+    def __init__(
+        self, config: Config | None = None, *, seed: int | None = None, trace: bool = False, **params: Any
+    ) -> None:
         if config is None:
             config = from_mapping(params if seed is None else {**params, "seed": seed})
         elif params or seed is not None:
             config = config.replace(**params, **({} if seed is None else {"seed": seed}))
         super().__init__(seed=config.seed)
         self.config = config
+        self.trace = Trace() if trace else None  # individual records for validation and export
         self.streams = streams(config.seed)
         self.population = Population(int(config.n_customers * 1.1) + 16)
         self.population.append(new_customers(config, self.streams["traits"], config.n_customers, month=0, initial=True))
@@ -189,6 +193,8 @@ class RelationshipModel(mesa.Model):
         contacts = {"agent": 0, "ivr": 0}
         satisfaction = people["satisfaction"]
         level = people["level"]
+        if self.trace:
+            self.trace.begin_month(n)
 
         # 1. experience: this month's value against expectation
         work = self._buffer("work", n)
@@ -206,7 +212,7 @@ class RelationshipModel(mesa.Model):
         uniform = events.random(n, dtype=np.float32, out=self._buffer("uniform", n))
         problem_probability = config.problem_rate / 12.0 * (1.0 - config.max_problem_reduction * self.quality)
         problem = np.flatnonzero(uniform < problem_probability)
-        reports = self._problems(people, problem, record, costs, contacts)
+        reports = self._problems(people, problem, month, record, costs, contacts)
         if self._uses["channel"]:
             np.add(people["inquiry_probability"], problem_probability, out=work)
             question = np.flatnonzero(uniform < work)
@@ -262,6 +268,8 @@ class RelationshipModel(mesa.Model):
         leave = self.streams["churn"].random(n, dtype=np.float32, out=self._buffer("uniform", n))
         leavers = np.flatnonzero(leave < hazard)
         unhappy_leavers = int(np.count_nonzero(satisfaction[leavers] < config.satisfaction_threshold))
+        if self.trace:
+            self.trace.snapshot(month + 1, people, hazard, self._quadrant_codes(satisfaction, hazard), leavers)
         record["left"] = len(leavers)
         record["left_dissatisfied"] = unhappy_leavers
         good, _ = self._word_of_mouth(people, problem, unhappy_leavers, record)
@@ -295,10 +303,11 @@ class RelationshipModel(mesa.Model):
         contacts: dict[str, int],
         *,
         by_routing: bool,
+        builds_bond: bool = True,
     ) -> np.ndarray:
         """Charge one contact per customer in ``who``; return the mask of those handled by IVR.
 
-        Personal (agent) contacts build a social bond (Berry's tier-2 bonds).
+        Personal (agent) contacts build a social bond (Berry's tier-2 bonds), unless the contact was unwanted.
         """
         ivr = people["routed_to_ivr"][who] if by_routing else np.zeros(len(who), bool)
         n_ivr = int(np.count_nonzero(ivr))
@@ -306,6 +315,10 @@ class RelationshipModel(mesa.Model):
         costs[activity] += n_agent * self.config.agent_contact_cost + n_ivr * self.config.ivr_contact_cost
         contacts["agent"] += n_agent
         contacts["ivr"] += n_ivr
+        if self.trace:
+            self.trace.contact(who, np.where(ivr, self.config.ivr_contact_cost, self.config.agent_contact_cost))
+        if not builds_bond:
+            return ivr
         personal = who[~ivr]
         bond = people["social_bond"]
         bond[personal] = np.minimum(bond[personal] + self.config.social_bond_gain, self.config.social_bond_cap)
@@ -315,6 +328,7 @@ class RelationshipModel(mesa.Model):
         self,
         people: dict[str, np.ndarray],
         problem: np.ndarray,
+        month: int,
         record: dict[str, float],
         costs: dict[str, float],
         contacts: dict[str, int],
@@ -350,6 +364,9 @@ class RelationshipModel(mesa.Model):
             [quick, resolved, handled], [1.0, config.slow_recovery, config.voice_relief], default=0.0
         )
         people["satisfaction"][problem] -= (impact * (1.0 - recovered_share)).astype(np.float32)
+        if self.trace:
+            outcome = np.select([quick, resolved, handled], [3, 2, 1], default=0)
+            self.trace.problems(month + 1, people["customer_id"][problem], major, outcome)
 
         record["complaints"] = int(np.count_nonzero(complained))
         record["problems_detected"] = int(np.count_nonzero(detected))
@@ -395,8 +412,7 @@ class RelationshipModel(mesa.Model):
         welcome = due[~averse]
         self._contact(people, welcome, "outreach", costs, contacts, by_routing=False)
         # An unwanted call is still a call the firm pays for, but it builds no bond.
-        costs["outreach"] += np.count_nonzero(averse) * config.agent_contact_cost
-        contacts["agent"] += int(np.count_nonzero(averse))
+        self._contact(people, due[averse], "outreach", costs, contacts, by_routing=False, builds_bond=False)
         satisfaction = people["satisfaction"]
         satisfaction[welcome] += config.outreach_value
         satisfaction[due[averse]] -= config.annoyance
@@ -458,8 +474,10 @@ class RelationshipModel(mesa.Model):
     ) -> None:
         config = self.config
         if self._uses["account"]:
-            on_account = int(np.count_nonzero(np.isin(people["level"], self._account_code)))
-            costs["account_management"] = on_account * config.partnership_cost / 12.0
+            on_account = np.isin(people["level"], self._account_code)
+            costs["account_management"] = np.count_nonzero(on_account) * config.partnership_cost / 12.0
+            if self.trace:
+                self.trace.charge(np.flatnonzero(on_account), config.partnership_cost / 12.0)
         revenue = float(people["revenue"].sum())  # float32 pairwise summation: relative error ~1e-7
         relationship_cost = sum(costs.values())
         acquisition_cost = config.acquisition_rate * config.n_customers / 12.0 * self._acquisition_cost
@@ -547,7 +565,10 @@ class RelationshipModel(mesa.Model):
             price_effect=config.price_effect,
             out=np.empty(self.population.n, np.float32),
         )
-        satisfied = people["satisfaction"] >= config.satisfaction_threshold
+        return np.asarray(QUADRANTS)[self._quadrant_codes(people["satisfaction"], hazard)]
+
+    def _quadrant_codes(self, satisfaction: np.ndarray, hazard: np.ndarray) -> np.ndarray:
+        """Index into QUADRANTS of each customer, from satisfaction and the monthly leave probability."""
+        satisfied = satisfaction >= self.config.satisfaction_threshold
         loyal = hazard <= self._loyal_limit
-        code = np.where(loyal, np.where(satisfied, 0, 1), np.where(satisfied, 2, 3))
-        return np.asarray(QUADRANTS)[code]
+        return np.where(loyal, np.where(satisfied, 0, 1), np.where(satisfied, 2, 3))
