@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="simulate one firm at one relationship level")
     _add_config_options(run)
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.add_argument(
+        "--export",
+        metavar="DIR",
+        help="also write the transaction log and customer-period panel as CSV to DIR (see docs/EXPORT.md)",
+    )
 
     fields = commands.add_parser("fields", help="list every config field with unit, default and allowed values")
     fields.add_argument("--json", action="store_true", help="print the list as JSON")
@@ -75,10 +80,19 @@ def _print_run(summary: dict[str, Any]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sim.results import run  # imported here so that `relsim --help` stays instant
+    # imported here so that `relsim --help` stays instant
+    from sim.export import FILES, check_target, export_run
+    from sim.model import RelationshipModel
+    from sim.results import summarise
 
     config = load(args.config, args.overrides)
-    summary = run(config).summary
+    if args.export:
+        check_target(args.export)  # refuse before running, not after
+    model = RelationshipModel(config, trace=bool(args.export)).run()
+    summary = summarise(model.monthly(), config)
+    if args.export:
+        export_run(model, config, args.export)
+        sys.stderr.write(f"relsim: wrote {', '.join(FILES)} to {args.export}\n")
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

@@ -215,6 +215,8 @@ class Customer(mesa.Agent):
 class ReferenceModel(mesa.Model):
     """The firm and its market; ``ReferenceModel(level="proactive", n_customers=300, seed=1).run().monthly()``."""
 
+    customer_class: type[Customer] = Customer  # a subclass may swap in altered rules (the docking test's mutants)
+
     def __init__(self, config: Config | None = None, *, seed: int | None = None, **params: Any) -> None:
         if config is None:
             config = from_mapping(params if seed is None else {**params, "seed": seed})
@@ -237,7 +239,7 @@ class ReferenceModel(mesa.Model):
         self.tally: dict[str, float] = {}
         self.record: dict[str, float] = {}
         for _ in range(config.n_customers):
-            Customer(self, arrival_month=0, initial=True)
+            self.customer_class(self, arrival_month=0, initial=True)
         self.year_start = (config.n_customers, config.n_customers)  # (first serial not in the cohort, its size)
         self.datacollector = mesa.DataCollector(model_reporters={key: partial(_recorded, key) for key in RECORD_KEYS})
 
@@ -326,7 +328,7 @@ class ReferenceModel(mesa.Model):
         # 10b. the new customers arrive for next month with expectations shifted by the market's word of mouth
         shift = config.wom_expectation_effect * (self.heard_good - self.heard_bad)
         for _ in range(paid + referred):
-            Customer(self, arrival_month=month + 1, initial=False, expectation_shift=shift)
+            self.customer_class(self, arrival_month=month + 1, initial=False, expectation_shift=shift)
         if (month + 1) % 12 == 0:
             self.year_start = (self.arrivals, len(self.agents))
 

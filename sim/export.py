@@ -1,0 +1,84 @@
+"""Write a run's individual records as CSV, in the layout customer-lifetime-value tools read.
+
+``relsim run --export DIR`` writes:
+
+- ``transactions.csv``: ``customer_id, period, date, value``: one row per customer and month served, the
+  revenue paid that month. This is the transaction-log layout of lifetimes'
+  ``summary_data_from_transaction_data(df, "customer_id", "date", monetary_value_col="value")`` and of
+  pymc-marketing's CLV utilities (``rfm_summary``).
+- ``panel.csv``: ``customer_id, period, active, satisfaction, loyalty, quadrant, level, contacts, cost,
+  tenure, commitment, value, churned``: one row per customer and month served; ``loyalty`` is the 12-month
+  stay probability, ``cost`` the relationship cost spent on that customer that month, ``churned`` marks the
+  last month.
+- ``problems.csv`` (customer_id, period, major, outcome), ``departures.csv`` (customer_id, period) and
+  ``run.json`` (the config and the summary): the truth a statistical model fitted to the transactions can be
+  checked against.
+
+Periods are months 1, 2, …; ``date`` is the first day of the period's month counted from January 2000.
+Files are written to a temporary folder and moved into place, so a failed export leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sim.config import Config, ConfigError
+from sim.results import summarise
+
+EPOCH = pd.Timestamp("2000-01-01")
+FILES = ("transactions.csv", "panel.csv", "problems.csv", "departures.csv", "run.json")
+
+
+def period_dates(period: pd.Series) -> pd.Series:
+    """Month numbers 1, 2, … as the first day of each month from January 2000."""
+    months = pd.PeriodIndex.from_ordinals(EPOCH.to_period("M").ordinal + period.to_numpy() - 1, freq="M")
+    return pd.Series(months.to_timestamp(), index=period.index, name="date")
+
+
+def check_target(directory: str | Path) -> Path:
+    """The export folder: new, or an existing folder holding nothing but an earlier export."""
+    path = Path(directory)
+    if path.exists() and (not path.is_dir() or set(p.name for p in path.iterdir()) - set(FILES)):
+        raise ConfigError("--export", f"{path} exists and holds other files; give a new or empty folder")
+    return path
+
+
+def export_run(model: Any, config: Config, directory: str | Path) -> Path:
+    """Write the traced run ``model`` (built with ``trace=True``) to ``directory``."""
+    if model.trace is None:
+        raise ValueError("the model was not traced; build it with trace=True")
+    target = check_target(directory)
+    trace = model.trace
+    transactions = trace.transactions()
+    transactions.insert(2, "date", period_dates(transactions["period"]))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}-") as scratch:
+        staging = Path(scratch)
+        transactions.to_csv(staging / "transactions.csv", index=False)
+        trace.panel().to_csv(staging / "panel.csv", index=False, float_format="%.6g")
+        trace.problem_log().to_csv(staging / "problems.csv", index=False)
+        trace.departures().to_csv(staging / "departures.csv", index=False)
+        record = {"config": config.as_dict(), "summary": summarise(model.monthly(), config)}
+        (staging / "run.json").write_text(json.dumps(record, indent=2))
+        target.mkdir(exist_ok=True)
+        for name in FILES:
+            shutil.move(staging / name, target / name)
+    return target
+
+
+def read_export(directory: str | Path) -> dict[str, pd.DataFrame]:
+    """The exported tables back as DataFrames (dates parsed, categories restored)."""
+    path = Path(directory)
+    tables = {
+        "transactions": pd.read_csv(path / "transactions.csv", parse_dates=["date"]),
+        "panel": pd.read_csv(path / "panel.csv"),
+        "problems": pd.read_csv(path / "problems.csv"),
+        "departures": pd.read_csv(path / "departures.csv"),
+    }
+    return tables
