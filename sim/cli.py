@@ -15,6 +15,8 @@ from typing import Any
 from sim import __version__
 from sim.config import ConfigError, describe_fields, load
 
+DEFAULT_BASE = "experiments/calibrated.toml"
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors are one line like every other input error."""
@@ -53,6 +55,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="also write the transaction log and customer-period panel as CSV to DIR (see docs/EXPORT.md)",
     )
+
+    validate = commands.add_parser("validate", help="reproduce the stylized facts and write the validation report")
+    validate.add_argument("--spec", default="experiments/validation.toml", help="targets file (TOML)")
+    validate.add_argument(
+        "--config", metavar="FILE.toml", default=DEFAULT_BASE, help="base config (default: the calibrated one)"
+    )
+    validate.add_argument("--out", default="results/validation", help="report folder")
+    validate.add_argument("--replications", type=int, help="seeds per experiment (default: the spec's)")
+    validate.add_argument("--json", action="store_true", help="print the table as JSON")
+
+    calibrate = commands.add_parser("calibrate", help="fit the behavioural parameters to the calibration targets")
+    calibrate.add_argument("--spec", default="experiments/validation.toml", help="targets file (TOML)")
+    calibrate.add_argument("--config", metavar="FILE.toml", help="starting config (default: model defaults)")
+    calibrate.add_argument("--out", default=DEFAULT_BASE, help="where to write the fitted config")
+    calibrate.add_argument("--max-evaluations", type=int, default=250, help="budget of objective evaluations")
+    calibrate.add_argument("--replications", type=int, default=2, help="seeds per objective evaluation")
 
     fields = commands.add_parser("fields", help="list every config field with unit, default and allowed values")
     fields.add_argument("--json", action="store_true", help="print the list as JSON")
@@ -111,9 +129,62 @@ def _fields(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(name: str, value: int | None, minimum: int = 1) -> None:
+    if value is not None and value < minimum:
+        raise ConfigError(name, f"must be an integer of at least {minimum}; got {value}")
+
+
+def _validate(args: argparse.Namespace) -> int:
+    import time
+
+    from sim import validation
+
+    _positive("--replications", args.replications, 2)
+    spec = validation.load_spec(args.spec)
+    base = validation.base_config(args.config)
+    started = time.perf_counter()
+    measurements = validation.measure(spec, base, args.replications, progress=_progress)
+    table = validation.compare(spec, measurements)
+    if args.replications:
+        spec.replications = args.replications
+    report = validation.write_report(args.out, spec, args.config, table, measurements, time.perf_counter() - started)
+    sys.stderr.write("\n")
+    if args.json:
+        print(validation.summary_json(table))
+    else:
+        for row in table.itertuples():
+            print(f"{'pass' if row.passed else 'FAIL'}  {row.target:28s} {row.simulated:10.4g}   want {row.wanted}")
+        print(f"{int(table['passed'].sum())} of {len(table)} targets pass; report: {report}")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from sim import validation
+
+    _positive("--max-evaluations", args.max_evaluations)
+    _positive("--replications", args.replications)
+    spec = validation.load_spec(args.spec)
+    base = validation.base_config(args.config)
+    result = validation.calibrate(spec, base, args.replications, args.max_evaluations, progress=_progress)
+    sys.stderr.write("\n")
+    path = validation.write_calibrated(result, args.out, spec)
+    for name, value in result.parameters.items():
+        print(f"{name} = {value}")
+    for row in result.fitted.itertuples():
+        print(f"{'pass' if row.passed else 'FAIL'}  {row.target:28s} {row.simulated:8.3f}   want {row.wanted}")
+    print(f"objective {result.objective:.3f} after {result.evaluations} evaluations; wrote {path}")
+    return 0
+
+
+def _progress(message: str) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\r\033[K{message}")
+        sys.stderr.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"run": _run, "fields": _fields}
+    handlers = {"run": _run, "fields": _fields, "validate": _validate, "calibrate": _calibrate}
     try:
         return handlers[args.command](args)
     except ConfigError as error:

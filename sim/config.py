@@ -117,10 +117,11 @@ class Config:
     expectation_adaptation: float = _param(
         0.02, "1/month", 0.0, 1.0, "speed at which expectations move towards the value received"
     )
-    minor_problem_impact: float = _param(1.0, "utility", 0.0, 100.0, "satisfaction lost to a minor problem")
-    major_problem_impact: float = _param(1.5, "utility", 0.0, 100.0, "satisfaction lost to a major problem")
-    voice_relief: float = _param(0.2, "share", 0.0, 1.0, "share of the loss recovered by complaining, unresolved")
-    slow_recovery: float = _param(0.7, "share", 0.0, 1.0, "share of the loss recovered by a slow resolution")
+    minor_problem_impact: float = _param(1.6515, "utility", 0.0, 100.0, "satisfaction lost to a minor problem")
+    major_problem_impact: float = _param(2.744, "utility", 0.0, 100.0, "satisfaction lost to a major problem")
+    voice_relief: float = _param(0.2361, "share", 0.0, 1.0, "share of the loss recovered by complaining, unresolved")
+    slow_recovery: float = _param(0.5106, "share", 0.0, 1.0, "share of the loss recovered by a slow resolution")
+    quick_recovery: float = _param(0.7362, "share", 0.0, 1.0, "share of the loss recovered by a quick resolution")
     complaint_propensity: float = _param(
         0.25, "probability", 0.0, 1.0, "mean chance that a customer voices a minor problem (beta across customers)"
     )
@@ -129,8 +130,8 @@ class Config:
     commitment_gain: float = _param(0.1, "1/month", 0.0, 1.0, "growth of commitment per unit of satisfaction")
     commitment_loss: float = _param(0.2, "1/month", 0.0, 1.0, "loss of commitment per unit of dissatisfaction")
     initial_commitment: float = _param(0.3, "commitment", 0.0, 1.0, "commitment of a new customer")
-    churn_intercept: float = _param(-2.8, "logit", -50.0, 50.0, "baseline of the switching decision")
-    satisfaction_effect: float = _param(3.0, "logit/utility", 0.0, 100.0, "weight of satisfaction on staying")
+    churn_intercept: float = _param(-2.4382, "logit", -50.0, 50.0, "baseline of the switching decision")
+    satisfaction_effect: float = _param(2.241, "logit/utility", 0.0, 100.0, "weight of satisfaction on staying")
     commitment_effect: float = _param(2.0, "logit", 0.0, 100.0, "weight of commitment on staying")
     switching_cost_effect: float = _param(2.0, "logit/utility", 0.0, 100.0, "weight of switching cost on staying")
     price_effect: float = _param(2.0, "logit", 0.0, 100.0, "pull of competitors' prices on sensitive customers")

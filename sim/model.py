@@ -94,6 +94,10 @@ RECORD_KEYS = (
     "quality",
     "heard_good",
     "heard_bad",
+    "happy_tellers",
+    "unhappy_tellers",
+    "good_mentions",
+    "bad_mentions",
     "attraction",
 )
 
@@ -230,8 +234,8 @@ class RelationshipModel(mesa.Model):
             self._outreach(people, month, costs, contacts)
 
         # 6. feedback raises quality for everyone
-        if reports:
-            self.quality += config.feedback_learning * reports / n * (1.0 - self.quality)
+        if reports:  # saturating, so that quality approaches 1 however many reports arrive in one month
+            self.quality += (1.0 - self.quality) * -np.expm1(-config.feedback_learning * reports / n)
 
         # 7. loyalty: commitment, leave probability, quadrant and NPS
         dynamics.update_commitment(
@@ -273,10 +277,10 @@ class RelationshipModel(mesa.Model):
         record["left"] = len(leavers)
         record["left_dissatisfied"] = unhappy_leavers
         good, _ = self._word_of_mouth(people, problem, unhappy_leavers, record)
+        self.population.remove(leavers)
         paid, referred = self._acquisitions(good)
         record["joined"] = paid + referred
         record["joined_by_referral"] = referred
-        self.population.remove(leavers)
         self._count_cohorts(record)
         self.record = record
         self.history.append(record)
@@ -361,7 +365,7 @@ class RelationshipModel(mesa.Model):
         resolved = handled & (draws[3] < resolution)
         quick = resolved & (draws[4] < self._quick[level])
         recovered_share = np.select(
-            [quick, resolved, handled], [1.0, config.slow_recovery, config.voice_relief], default=0.0
+            [quick, resolved, handled], [config.quick_recovery, config.slow_recovery, config.voice_relief], default=0.0
         )
         people["satisfaction"][problem] -= (impact * (1.0 - recovered_share)).astype(np.float32)
         if self.trace:
@@ -395,9 +399,9 @@ class RelationshipModel(mesa.Model):
         if len(unhappy) == 0:
             return 0
         fixed = unhappy[self.streams["service"].random(len(unhappy)) < self._resolution[people["level"][unhappy]]]
-        satisfaction[fixed] = 0.0
+        satisfaction[fixed] = max(self.config.satisfaction_threshold, 0.0)
         people["expectation"][fixed] = people["base_value"][fixed]
-        return len(unhappy)
+        return int(np.count_nonzero(self._feedback[people["level"][unhappy]]))
 
     def _outreach(
         self, people: dict[str, np.ndarray], month: int, costs: dict[str, float], contacts: dict[str, int]
@@ -514,6 +518,9 @@ class RelationshipModel(mesa.Model):
         self.heard_bad = dynamics.spread_word(self.heard_bad, bad, prospects, config.wom_forgetting)
         record["heard_good"] = self.heard_good
         record["heard_bad"] = self.heard_bad
+        record.update(
+            happy_tellers=happy_tellers, unhappy_tellers=unhappy_tellers, good_mentions=good, bad_mentions=bad
+        )
         return good, bad
 
     def _acquisitions(self, good_mentions: float) -> tuple[int, int]:

@@ -175,7 +175,7 @@ def new_customers(
     # Outreach contacts are spread evenly over the interval so that the firm's workload is level over time.
     # (A uniform float, not integers(): the number of draws must not depend on the level, so that levels
     # keep sharing the trait stream.)
-    phase = 1 + np.floor(rng.random(count) * np.maximum(interval, 1))
+    phase = np.floor(rng.random(count) * np.maximum(interval, 1))
     next_outreach = np.where(interval > 0, month + phase, -1)
 
     routed = value_score < ndtri(config.ivr_routing_share) if config.ivr_routing_share > 0 else np.zeros(count, bool)

@@ -24,7 +24,7 @@ import pandas as pd
 
 from sim.config import Config, from_mapping
 from sim.levels import LEVELS, Level
-from sim.model import ACTIVITIES, QUADRANTS, RECORD_KEYS
+from sim.model import ACTIVITIES, QUADRANTS, RECORD_KEYS, STAGES
 
 _STANDARD_NORMAL = NormalDist()
 
@@ -95,9 +95,9 @@ class Customer(mesa.Agent):
             self.tenure = 0
             self.commitment = config.initial_commitment
 
-        # Outreach: the first contact falls 1..interval months after arrival, so the workload is level over time.
+        # Outreach: the first contact falls 0..interval-1 months after arrival, so the workload is level over time.
         interval = self.level.outreach_interval_months
-        self.next_outreach = arrival_month + draw.randint(1, interval) if interval else -1
+        self.next_outreach = arrival_month + draw.randint(0, interval - 1) if interval else -1
 
         # This month's outcomes, read by the firm after every customer has stepped.
         self.had_problem = False
@@ -165,7 +165,7 @@ class Customer(mesa.Agent):
             ivr = self.contact("complaint", routed=complained)  # only complaints follow the routing
             if draw() < level.resolution_probability * (config.ivr_resolution_factor if ivr else 1.0):
                 tally["recovered"] += 1
-                recovered = 1.0 if draw() < level.quick_resolution_share else config.slow_recovery
+                recovered = config.quick_recovery if draw() < level.quick_resolution_share else config.slow_recovery
             else:
                 recovered = config.voice_relief  # heard but not resolved: voicing still relieves a little
             if level.quality_feedback:
@@ -176,11 +176,12 @@ class Customer(mesa.Agent):
         """A call after the sale; silent dissatisfaction found is fed back and, with the resolution chance, fixed."""
         model = self.model
         self.contact("welcome_call", routed=False)
-        if self.satisfaction < model.config.satisfaction_threshold:
+        threshold = model.config.satisfaction_threshold
+        if self.satisfaction < threshold:
             model.tally["silent_dissatisfaction_found"] += 1
-            model.tally["reports"] += 1
+            model.tally["reports"] += self.level.quality_feedback
             if model.random.random() < self.level.resolution_probability:
-                self.satisfaction = 0.0  # the shortfall is cleared ...
+                self.satisfaction = max(threshold, 0.0)  # the shortfall is cleared ...
                 self.expectation = self.base_value  # ... and expectations reset to what the offer gives
 
     def outreach(self) -> None:
@@ -268,13 +269,17 @@ class ReferenceModel(mesa.Model):
 
         # 6. feedback: problems heard of (and silent dissatisfaction found) raise quality for everyone
         if tally["reports"]:
-            self.quality += config.feedback_learning * tally["reports"] / n * (1.0 - self.quality)
+            # saturating: quality approaches 1 however many reports arrive in one month
+            learned = 1.0 - math.exp(-config.feedback_learning * tally["reports"] / n)
+            self.quality += (1.0 - self.quality) * learned
 
-        # 7. quadrant (satisfaction x behavioural loyalty) and Net Promoter counts
+        # 7. quadrant (satisfaction x behavioural loyalty), Net Promoter and lifecycle counts
         threshold = config.satisfaction_threshold
         for c in customers:
             satisfied, loyal = c.satisfaction >= threshold, c.hazard <= self.loyal_limit
             tally[QUADRANTS[(0 if satisfied else 1) if loyal else (2 if satisfied else 3)]] += 1
+            # lifecycle: the satisfied explore (tenure < 3), form (< 12), then stabilise; decline at any tenure
+            tally[STAGES[(0 if c.tenure < 3 else 1 if c.tenure < 12 else 2) if satisfied else 3]] += 1
             tally["promoters"] += c.satisfaction >= config.promoter_satisfaction and (
                 c.commitment >= config.promoter_commitment
             )
@@ -304,20 +309,22 @@ class ReferenceModel(mesa.Model):
         tally["left"], tally["left_dissatisfied"] = len(leavers), unhappy_leavers
         happy_after_problem = sum(c.had_problem and c.satisfaction >= threshold for c in customers)
         unhappy_after_problem = tally["problems"] - happy_after_problem
-        good = (happy_after_problem + tally["promoters"] / 12.0) * config.positive_listeners * config.word_of_mouth
-        bad = (unhappy_after_problem + unhappy_leavers) * config.negative_listeners * config.word_of_mouth
+        tally["happy_tellers"] = happy_after_problem + tally["promoters"] / 12.0  # promoters tell about once a year
+        tally["unhappy_tellers"] = unhappy_after_problem + unhappy_leavers
+        tally["good_mentions"] = good = tally["happy_tellers"] * config.positive_listeners * config.word_of_mouth
+        tally["bad_mentions"] = bad = tally["unhappy_tellers"] * config.negative_listeners * config.word_of_mouth
         self.heard_good = self.spread_word(self.heard_good, good)
         self.heard_bad = self.spread_word(self.heard_bad, bad)
         tally["heard_good"], tally["heard_bad"] = self.heard_good, self.heard_bad
 
+        for c in leavers:
+            c.remove()
+
         # 10a. acquisitions: paid flow less those put off by bad stories; referrals; both shrink as the market fills
-        untapped = max(self.prospects - n, 0.0) / max(self.prospects - config.n_customers, 1.0)
+        untapped = max(self.prospects - (n - len(leavers)), 0.0) / max(self.prospects - config.n_customers, 1.0)
         paid = self.poisson(config.acquisition_rate * config.n_customers / 12.0 * (1.0 - self.heard_bad) * untapped)
         referred = self.poisson(good * config.referral_conversion * untapped)
         tally["joined"], tally["joined_by_referral"] = paid + referred, referred
-
-        for c in leavers:
-            c.remove()
         first_new, start_count = self.year_start
         tally["initial_cohort_active"] = sum(c.initial for c in self.agents)
         tally["year_cohort_active"] = sum(c.serial < first_new for c in self.agents)

@@ -100,8 +100,8 @@ def _plain(value: Any) -> Any:
     """numpy scalars to Python numbers (NaN to None), so that summaries serialise to strict JSON."""
     if isinstance(value, np.integer):
         return int(value)
-    if isinstance(value, np.floating):
-        return None if np.isnan(value) else float(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
     return value
 
 

@@ -127,22 +127,34 @@ def _frame(parts: list[dict[str, np.ndarray]], columns: list[str]) -> pd.DataFra
 
 
 def repurchase_after_problem(trace: Trace, horizon_months: int, last_period: int) -> pd.DataFrame:
-    """Share of customers still customers ``horizon_months`` after a problem, by severity and outcome.
+    """Share of customers kept after a problem, by severity and outcome (TARP's "would buy again").
 
-    This is how the model's output is compared with TARP's "would buy again" shares: a customer who is still
-    served a year after the problem has bought again. Only problems early enough for the horizon to be seen
-    count; a customer's later problems are counted too (each problem is an episode).
+    TARP asked customers right after a problem whether they would buy again. The model's equivalent is the
+    share *not lost because of the problem*: the share of customers with a problem in period p still served
+    at p + horizon, divided by the same share among the customers served in period p without a problem
+    (relative survival, as in epidemiology). The division removes what would have happened anyway (natural
+    churn, later problems).
+    ``absolute`` is the plain survival share. Only problems early enough for the horizon to be seen count.
     """
     problems = trace.problem_log()
-    problems = problems[problems["period"] + horizon_months <= last_period]
+    problems = problems[problems["period"] + horizon_months <= last_period].reset_index(drop=True)
     departures = trace.departures().set_index("customer_id")["period"]
     left_at = problems["customer_id"].map(departures)
-    stayed = left_at.isna() | (left_at >= problems["period"] + horizon_months)
-    table = (
-        problems.assign(stayed=stayed.to_numpy())
-        .groupby(["major", "outcome"], observed=False)["stayed"]
-        .agg(["mean", "count"])
-        .reset_index()
-    )
+    problems["stayed"] = (left_at.isna() | (left_at >= problems["period"] + horizon_months)).to_numpy()
+
+    served = trace.panel()[["customer_id", "period"]]
+    served = served[served["period"] + horizon_months <= last_period]
+    # the comparison group: customers served that month who did not meet a problem that month
+    had_problem = pd.MultiIndex.from_frame(problems[["customer_id", "period"]])
+    served = served[~pd.MultiIndex.from_frame(served).isin(had_problem)]
+    served_left = served["customer_id"].map(departures)
+    served_stayed = served_left.isna() | (served_left >= served["period"] + horizon_months)
+    baseline = served_stayed.groupby(served["period"]).mean()
+    problems["expected"] = problems["period"].map(baseline).to_numpy()
+
+    grouped = problems.groupby(["major", "outcome"], observed=False)
+    table = grouped.agg(absolute=("stayed", "mean"), expected=("expected", "mean"), count=("stayed", "size"))
+    table = table.reset_index()
+    table["repurchase"] = table["absolute"] / table["expected"]
     table["severity"] = np.where(table["major"], "major", "minor")
-    return table[["severity", "outcome", "mean", "count"]].rename(columns={"mean": "repurchase"})
+    return table[["severity", "outcome", "repurchase", "absolute", "count"]]
