@@ -26,8 +26,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from sim.model import RelationshipModel  # noqa: E402
-from sim.reference import ReferenceModel  # noqa: E402
+from sim.model import RelationshipModel
+from sim.reference import ReferenceModel
 
 SIZES = (10_000, 100_000)
 LEVEL = "reactive"  # the default level; `--level` measures another
@@ -83,9 +83,7 @@ def measure(level: str = LEVEL, sizes: tuple[int, ...] = SIZES) -> dict:
         "at_least_30M_customer_steps_per_second_at_largest_size": largest["vectorised_customer_steps_per_second"]
         >= 30e6,
         "at_least_30M_customer_steps_per_second_at_every_size": worst["vectorised_customer_steps_per_second"] >= 30e6,
-        "at_most_100_bytes_per_customer": max(
-            row["vectorised_bytes_per_customer"] for row in figures["sizes"].values()
-        )
+        "at_most_100_bytes_per_customer": max(row["vectorised_bytes_per_customer"] for row in figures["sizes"].values())
         <= 100,
     }
     return figures
@@ -101,7 +99,8 @@ def main() -> None:
         print(json.dumps(figures, indent=2))
         return
     print(f"level={figures['level']} python {figures['python']} numpy {figures['numpy']}")
-    print(f"{'customers':>10} {'vectorised M/s':>15} {'reference M/s':>14} {'speedup':>8} {'B/customer':>11} {'ref B/cust':>11}")
+    header = ("customers", "vectorised M/s", "reference M/s", "speedup", "B/customer", "ref B/cust")
+    print(" ".join(f"{name:>{width}}" for name, width in zip(header, (10, 15, 14, 8, 11, 11), strict=True)))
     for n, row in figures["sizes"].items():
         print(
             f"{int(n):>10,} {row['vectorised_customer_steps_per_second'] / 1e6:>15.1f} "

@@ -14,6 +14,7 @@ from typing import Any
 
 from sim import __version__
 from sim.config import ConfigError, describe_fields, load
+from sim.matrix import add_matrix_parser, run_matrix_command
 
 DEFAULT_BASE = "experiments/calibrated.toml"
 
@@ -71,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--out", default=DEFAULT_BASE, help="where to write the fitted config")
     calibrate.add_argument("--max-evaluations", type=int, default=250, help="budget of objective evaluations")
     calibrate.add_argument("--replications", type=int, default=2, help="seeds per objective evaluation")
+
+    add_matrix_parser(commands)
 
     fields = commands.add_parser("fields", help="list every config field with unit, default and allowed values")
     fields.add_argument("--json", action="store_true", help="print the list as JSON")
@@ -184,7 +187,13 @@ def _progress(message: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"run": _run, "fields": _fields, "validate": _validate, "calibrate": _calibrate}
+    handlers = {
+        "run": _run,
+        "fields": _fields,
+        "validate": _validate,
+        "calibrate": _calibrate,
+        "matrix": run_matrix_command,
+    }
     try:
         return handlers[args.command](args)
     except ConfigError as error:

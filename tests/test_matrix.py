@@ -1,0 +1,474 @@
+"""The matrix experiment's machinery (issue 5): spec loading and validation, pairing by common random numbers,
+statistics, agreement scoring on constructed cases, parallel determinism, sampling, outputs and the command.
+
+These tests check how the experiment is run and scored, never which levels win.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim import matrix
+from sim.config import ConfigError
+from sim.levels import LEVEL_NAMES
+from sim.model import RelationshipModel
+from sim.results import run_summary
+
+SPEC_PATH = Path(__file__).resolve().parents[1] / "experiments" / "matrix.toml"
+KOTLER = {
+    ("many", "low"): "basic",
+    ("many", "medium"): "reactive",
+    ("many", "high"): "accountable",
+    ("medium", "low"): "reactive",
+    ("medium", "medium"): "accountable",
+    ("medium", "high"): "proactive",
+    ("few", "low"): "accountable",
+    ("few", "medium"): "proactive",
+    ("few", "high"): "partnership",
+}
+
+
+@pytest.fixture(scope="module")
+def spec() -> matrix.MatrixSpec:
+    return matrix.load_spec(SPEC_PATH)
+
+
+@pytest.fixture(scope="module")
+def tiny(spec) -> matrix.MatrixSpec:
+    """All nine cells, every level and both claims, but 3 replications, 2 years and at most 300 customers."""
+    return replace(spec.reduced(replications=3, years=2, sample_cap=300), bootstrap=200)
+
+
+@pytest.fixture(scope="module")
+def tiny_result(tiny) -> matrix.MatrixResult:
+    return matrix.run_matrix(tiny, workers=1)
+
+
+def _raw() -> dict:
+    return tomllib.loads(SPEC_PATH.read_text())
+
+
+# --- the cells as data -------------------------------------------------------------------------------------------
+def test_nine_cells_with_kotlers_recommendations_are_loaded_from_the_file(spec):
+    assert len(spec.cells) == 9
+    assert {(c.row, c.column): c.recommended for c in spec.cells} == KOTLER
+    for cell in spec.cells:
+        # Every row is the same $50M business split among more or fewer customers.
+        assert cell.customers * cell.revenue_per_customer == pytest.approx(50e6)
+        assert cell.margin == {"low": 0.10, "medium": 0.30, "high": 0.60}[cell.column]
+    many = [c for c in spec.cells if c.row == "many"]
+    assert all(c.customers == 1_000_000 and c.sample_customers == 20_000 and c.scale == 50 for c in many)
+    assert all(c.scale == 1 for c in spec.cells if c.row != "many")
+    assert (spec.replications, spec.years, spec.metric) == (30, 10, "discounted_profit")
+    assert spec.technology_heavy["problem_rate"] == pytest.approx(3 * spec.market["problem_rate"])
+    assert spec.technology_heavy["word_of_mouth"] == 3.0
+    assert spec.tier_share == 0.2
+
+
+def _mutate(path: str, value: object) -> dict:
+    data = _raw()
+    *parents, last = path.split(".")
+    table = data
+    for key in parents:
+        table = table.setdefault(key, {})
+    table[last] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "key"),
+    [
+        ("cells.many_low.margin", 1.5, "cells.many_low.margin"),
+        ("cells.many_low.margin", "high", "cells.many_low.margin"),
+        ("cells.few_high.recommended", "gold", "cells.few_high.recommended"),
+        ("cells.few_high.colour", "blue", "cells.few_high.colour"),
+        ("cells.medium_low.customers", 0, "cells.medium_low.customers"),
+        ("cells.medium_low.revenue_per_customer", -5.0, "cells.medium_low.revenue_per_customer"),
+        ("cells.many_low.sample_customers", 2_000_000, "cells.many_low.sample_customers"),
+        ("cells.many_low.also_acceptable", ["gold"], "cells.many_low.also_acceptable[0]"),
+        ("cells.many_medium.column", "low", "cells.many_medium.column"),
+        ("experiment.replications", 0, "experiment.replications"),
+        ("experiment.years", 2.5, "experiment.years"),
+        ("experiment.metric", "revenue", "experiment.metric"),
+        ("experiment.colour", 1, "experiment.colour"),
+        ("market.problem_rate", -1.0, "market.problem_rate"),
+        ("market.colour", 1.0, "market.colour"),
+        ("market.level", "basic", "market.level"),
+        ("market.competitor_entry_year", 50, "market.competitor_entry_year"),
+        ("technology_heavy.problem_rate_factor", -3.0, "technology_heavy.problem_rate_factor"),
+        ("technology_heavy.problem_rate_factor", 100.0, "technology_heavy.problem_rate_factor"),
+        ("technology_heavy.word_of_mouth", 1000.0, "technology_heavy.word_of_mouth"),
+        ("technology_heavy.minimum_level", "gold", "technology_heavy.minimum_level"),
+        ("tiered.top_share", 1.5, "tiered.top_share"),
+        ("quick.sample_customers", 0, "quick.sample_customers"),
+        ("colour", 1, "colour"),
+    ],
+)
+def test_bad_spec_values_are_rejected_naming_the_key(path, value, key):
+    with pytest.raises(ConfigError) as caught:
+        matrix.parse_spec(_mutate(path, value), base_dir=SPEC_PATH.parent)
+    assert caught.value.field == key
+    assert str(caught.value).startswith(f"{key}: ")
+
+
+def test_base_config_is_read_relative_to_the_spec_and_market_overrides_win(tmp_path):
+    (tmp_path / "calibrated.toml").write_text("problem_rate = 0.5\ncompetition = 0.4\nlevel = 'basic'\n")
+    data = _mutate("experiment.base_config", "calibrated.toml")
+    data["market"] = {"competition": 0.3}
+    spec = matrix.parse_spec(data, base_dir=tmp_path)
+    assert spec.market["problem_rate"] == 0.5 and spec.market["competition"] == 0.3
+    assert "level" not in spec.market  # design fields are the experiment's, whatever the base config says
+    assert spec.technology_heavy["problem_rate"] == pytest.approx(1.5)  # ×3 relative to the base market
+    assert spec.base_config_hash and spec.base_config.endswith("calibrated.toml")
+
+
+def test_a_missing_base_config_is_a_clear_error_naming_the_file(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        matrix.parse_spec(_mutate("experiment.base_config", "calibrated.toml"), base_dir=tmp_path)
+    assert caught.value.field == "experiment.base_config" and "calibrated.toml" in str(caught.value)
+
+
+# --- common random numbers -----------------------------------------------------------------------------------------
+def test_every_level_policy_and_scenario_of_a_replication_uses_the_same_seed(tiny):
+    tasks = pd.DataFrame(
+        [
+            {"replication": t["replication"], "seed": t["config"]["seed"], "policy": t["policy"]}
+            for t in matrix.build_tasks(tiny)
+        ]
+    )
+    seeds = tasks.groupby("replication")["seed"].nunique()
+    assert (seeds == 1).all()
+    assert tasks.groupby("replication")["seed"].first().nunique() == tiny.replications
+    assert matrix.replication_seed(505, 2) == matrix.replication_seed(505, 2) != matrix.replication_seed(506, 2)
+
+
+def test_the_initial_customers_are_identical_across_levels(spec):
+    cell = next(c for c in spec.cells if c.row == "medium")
+    cell = replace(cell, sample_customers=500)
+    seed = matrix.replication_seed(spec.base_seed, 0)
+    shared = (
+        "value",
+        "revenue",
+        "expectation",
+        "commitment",
+        "tenure",
+        "price_sensitivity",
+        "complaint_propensity",
+        "contact_averse",
+    )
+    first = None
+    for level in LEVEL_NAMES:
+        people = RelationshipModel(matrix.run_config(spec, cell, level, seed)).population.active()
+        if first is None:
+            first = {name: people[name].copy() for name in shared}
+            continue
+        for name in shared:
+            np.testing.assert_array_equal(people[name], first[name], err_msg=f"{name} differs at {level}")
+
+
+# --- statistics ----------------------------------------------------------------------------------------------------
+def test_t_interval_matches_a_hand_computed_example():
+    # mean 3, sd sqrt(2.5) = 1.5811, se 0.70711, t(0.975, 4) = 2.776445: half-width 1.963243
+    mean, low, high = matrix.t_interval(np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    assert mean == pytest.approx(3.0)
+    assert low == pytest.approx(3.0 - 1.963243, abs=1e-6) and high == pytest.approx(3.0 + 1.963243, abs=1e-6)
+    mean, low, high = matrix.t_interval(np.array([[2.0, 2.0], [1.0, 3.0]]), confidence=0.9)
+    np.testing.assert_allclose(mean, [2.0, 2.0])
+    np.testing.assert_allclose(high - mean, [0.0, 6.313752], rtol=1e-6)  # sd sqrt(2), se 1, t(0.95, 1)
+    _, low, high = matrix.t_interval(np.array([7.0]))
+    assert np.isnan(low) and np.isnan(high)
+
+
+def _constructed() -> pd.DataFrame:
+    """Three cells whose verdicts are known by construction, 10 paired replications each.
+
+    A replication effect shared by every level (sd 50, what pairing removes) is added to all values.
+    clear_best: the recommended basic is best. close: the recommended reactive is 0.1 below basic, with paired
+    noise of sd ~1 (indistinguishable). clear_worse: the recommended accountable is 20 below basic, paired noise
+    ~0.01 (a disagreement that an unpaired comparison would miss).
+    """
+    shared = np.random.default_rng(0).normal(0, 50, 10)
+    signs = np.array([1.0, -1.0] * 5)  # mean zero: the close cell's mean difference is exactly 0.1
+    offsets = {
+        "clear_best": {"basic": 0.0, "reactive": -10.0, "accountable": -20.0},
+        "close": {"basic": 0.0, "reactive": -0.1 + signs, "accountable": -20.0},
+        "clear_worse": {"basic": 0.0, "reactive": -10.0, "accountable": -20.0 + 0.01 * signs},
+    }
+    rows = []
+    for cell, by_level in offsets.items():
+        for level, offset in by_level.items():
+            values = 100.0 + shared + offset
+            rows += [
+                {"cell": cell, "level": level, "replication": r, "discounted_profit": v} for r, v in enumerate(values)
+            ]
+    return pd.DataFrame(rows)
+
+
+def test_agreement_scoring_on_a_constructed_case():
+    recommended = {"clear_best": "basic", "close": "reactive", "clear_worse": "accountable"}
+    scored = matrix.score_cells(_constructed(), recommended)
+    assert list(scored["best_level"]) == ["basic", "basic", "basic"]
+    # recommended is the best: agreement, difference exactly 0
+    assert scored.loc["clear_best", "agreement"] and scored.loc["clear_best", "diff_mean"] == 0
+    # recommended is worse by 0.1 against paired noise of sd ~1: indistinguishable, so it agrees
+    close = scored.loc["close"]
+    assert close["agreement"] and close["diff_ci_low"] < 0 < close["diff_ci_high"]
+    # recommended is 20 worse with tiny paired noise: a disagreement, although the shared replication effect
+    # (sd 50) would hide it from an unpaired comparison
+    worse = scored.loc["clear_worse"]
+    assert not worse["agreement"] and worse["diff_ci_low"] > 19
+    assert scored["agreement"].sum() == 2
+
+
+def test_agreement_with_one_replication_needs_the_recommended_level_to_be_best():
+    frame = _constructed().query("replication == 1")  # close: reactive 1.1 below basic
+    scored = matrix.score_cells(frame, {"clear_best": "basic", "close": "reactive", "clear_worse": "accountable"})
+    assert list(scored["agreement"]) == [True, False, False]
+
+
+def test_bootstrap_resamples_replications_and_is_reproducible():
+    frame = _constructed()
+    values = matrix.cube(
+        frame.assign(policy=frame["level"]),
+        ["clear_best", "close", "clear_worse"],
+        ["basic", "reactive", "accountable"],
+        "discounted_profit",
+    )
+    recommended = np.array([0, 1, 2])
+    first = matrix.bootstrap_agreement(values, recommended, n=300, seed=4)
+    assert len(first) == 300 and set(np.unique(first)) <= {1, 2, 3}
+    np.testing.assert_array_equal(first, matrix.bootstrap_agreement(values, recommended, n=300, seed=4))
+    always = matrix.bootstrap_agreement(values, np.array([0, 0, 0]), n=100, seed=4)
+    assert (always == 3).all()  # basic is best in every cell of every resample
+
+
+def test_mechanism_names_the_cost_or_the_lost_customers(spec):
+    cell = spec.cells[0]
+    base = {
+        "discounted_gross_margin": 1e6,
+        "discounted_relationship_cost": 0.0,
+        "discounted_acquisition_cost": 5e5,
+        "discounted_account_team_cost": 0.0,
+        "retention_rate": 0.75,
+        "cost_to_serve_per_customer": 0.0,
+    }
+    dear = {
+        **base,
+        "discounted_gross_margin": 1.2e6,
+        "discounted_relationship_cost": 4e6,
+        "retention_rate": 0.80,
+        "cost_to_serve_per_customer": 6.0,
+    }
+    text = matrix.mechanism(cell, "basic", "reactive", {"basic": base, "reactive": dear}, years=10)
+    assert text.startswith("Reactive's relationship costs") and "+5.0 points" in text
+    cheap_loss = {**base, "discounted_gross_margin": 0.5e6, "retention_rate": 0.70}
+    text = matrix.mechanism(cell, "basic", "reactive", {"basic": base, "reactive": cheap_loss}, years=10)
+    assert text.startswith("Basic against Reactive")  # neither usual story: the plain figures
+    text = matrix.mechanism(
+        cell,
+        "reactive",
+        "basic",
+        {
+            "basic": cheap_loss,
+            "reactive": {**base, "discounted_relationship_cost": 1e5, "cost_to_serve_per_customer": 1.0},
+        },
+        years=10,
+    )
+    assert text.startswith("Basic loses more customers")
+
+
+# --- execution ------------------------------------------------------------------------------------------------------
+def test_one_simulation_per_row_gives_the_accounts_of_every_margin(spec):
+    """The margin shortcut: the same numbers as direct runs at each margin."""
+    group = [c for c in spec.cells if c.row == "medium"]
+    group = [replace(c, sample_customers=400) for c in group]
+    for level in ("basic", "partnership"):
+        config = matrix.run_config(replace(spec, years=3), group[0], level, seed=7)
+        task = {
+            "scenario": "uniform",
+            "policy": level,
+            "level": level,
+            "tier_level": "none",
+            "replication": 0,
+            "config": config.as_dict(),
+            "cells": [{"cell": c.name, "margin": c.margin, "scale": c.scale} for c in group],
+        }
+        records = matrix.simulate(task)
+        for cell, record in zip(group, records, strict=True):
+            direct = run_summary({**config.as_dict(), "margin": cell.margin})
+            assert record["discounted_profit"] == pytest.approx(cell.scale * direct["discounted_profit"], rel=1e-9)
+            assert record["profit"] == pytest.approx(cell.scale * direct["profit"], rel=1e-9)
+            assert record["retention_rate"] == pytest.approx(direct["retention_rate"])
+            assert record["cost_to_serve_per_customer"] == pytest.approx(direct["cost_to_serve_per_customer"])
+
+
+def test_results_are_identical_with_one_and_two_workers(tiny, tiny_result):
+    parallel = matrix.execute(matrix.build_tasks(tiny), workers=2)
+    pd.testing.assert_frame_equal(parallel, tiny_result.runs, check_exact=True)
+
+
+def test_the_tiny_design_is_complete(tiny, tiny_result):
+    runs = tiny_result.runs
+    assert len(runs) == 9 * (5 + 5 + 10) * tiny.replications
+    assert set(runs["scenario"]) == set(matrix.SCENARIOS)
+    assert len(tiny_result.cells) == 45 and len(tiny_result.technology_heavy) == 45 and len(tiny_result.tiered) == 90
+    assert tiny_result.tiered.groupby("cell")["is_best_tiered"].sum().eq(1).all()
+    assert 0 <= tiny_result.agreement <= 9
+    low, high = tiny_result.agreement_ci
+    assert 0 <= low <= high <= 9
+
+
+def test_per_customer_results_of_a_sample_do_not_depend_on_its_size(spec):
+    """The many row simulates a sample: no economies of scale, so per-customer figures agree beyond noise."""
+    cell = next(c for c in spec.cells if c.name == "many_medium")
+    figures = {}
+    for n in (5_000, 20_000):
+        rows = []
+        for r in range(4):
+            config = matrix.run_config(
+                spec, replace(cell, sample_customers=n), "reactive", matrix.replication_seed(9, r)
+            )
+            task = {
+                "scenario": "uniform",
+                "policy": "reactive",
+                "level": "reactive",
+                "tier_level": "none",
+                "replication": r,
+                "config": config.as_dict(),
+                "cells": [{"cell": cell.name, "margin": cell.margin, "scale": 1.0 / n}],
+            }  # per simulated customer
+            record = matrix.simulate(task)[0]
+            rows.append(
+                [
+                    record[k]
+                    for k in ("discounted_profit", "retention_rate", "cost_to_serve_per_customer", "customers_end")
+                ]
+            )
+        figures[n] = np.array(rows)
+    small, large = figures[5_000], figures[20_000]
+    se = np.sqrt(small.var(0, ddof=1) / len(small) + large.var(0, ddof=1) / len(large))
+    gap = np.abs(small.mean(0) - large.mean(0))
+    assert (gap <= 4 * se + 1e-9).all(), (small.mean(0), large.mean(0), se)
+    assert gap[1] < 0.01  # retention within a point
+
+
+# --- outputs and the command ----------------------------------------------------------------------------------------
+def test_write_results_produces_every_file_and_the_report_states_the_score(tiny_result, tmp_path):
+    out = matrix.write_results(tmp_path / "matrix", tiny_result)
+    for name in (
+        "cells.csv",
+        "technology_heavy.csv",
+        "tiered.csv",
+        "heatmap.png",
+        "profit_by_level.png",
+        "REPORT.md",
+        "parameters.json",
+        "runs.csv.gz",
+    ):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    report = (out / "REPORT.md").read_text()
+    assert f"holds in {tiny_result.agreement} of 9 cells" in report
+    assert "Technology-heavy" in report and "Tiered" in report and "base seed 505" in report
+    cells = pd.read_csv(out / "cells.csv")
+    assert {
+        "cell",
+        "customers",
+        "revenue_per_customer",
+        "margin",
+        "level",
+        "profit_mean",
+        "profit_ci_low",
+        "profit_ci_high",
+        "retention_mean",
+        "cost_to_serve_mean",
+        "best_level",
+        "recommended_level",
+        "is_best",
+        "agreement",
+    } <= set(cells.columns)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["matrix"]  # no staging directory left behind
+
+
+def test_a_failed_write_leaves_the_previous_results_untouched(tiny_result, tmp_path, monkeypatch):
+    out = tmp_path / "matrix"
+    out.mkdir()
+    (out / "REPORT.md").write_text("previous")
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(matrix, "plot_profit_by_level", broken)
+    with pytest.raises(RuntimeError):
+        matrix.write_results(out, tiny_result)
+    assert (out / "REPORT.md").read_text() == "previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["matrix"]
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    matrix.add_matrix_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["matrix", *argv])
+
+
+def _tiny_spec_file(tmp_path: Path) -> Path:
+    text = (
+        SPEC_PATH.read_text()
+        .replace("replications = 30", "replications = 2")
+        .replace("bootstrap = 2000", "bootstrap = 50")
+    )
+    text = text.replace("sample_customers = 2000", "sample_customers = 150").replace("years = 5", "years = 1")
+    path = tmp_path / "matrix.toml"
+    path.write_text(text)
+    shutil.copy(SPEC_PATH.parent / "calibrated.toml", tmp_path / "calibrated.toml")  # base_config is relative
+    return path
+
+
+def test_the_command_runs_quick_and_prints_json(tmp_path, capsys):
+    spec = _tiny_spec_file(tmp_path)
+    args = _parse(["--quick", "--json", "--workers", "1", "--spec", str(spec), "--out", str(tmp_path / "out")])
+    assert matrix.run_matrix_command(args) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert len(records) == 45
+    assert {
+        "cell",
+        "level",
+        "profit_mean",
+        "profit_ci_low",
+        "profit_ci_high",
+        "retention",
+        "cost_to_serve",
+        "best_level",
+        "recommended_level",
+        "agreement",
+    } <= set(records[0])
+    assert (tmp_path / "out" / "REPORT.md").is_file()
+    assert "Quick look" in (tmp_path / "out" / "REPORT.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["--replications", "0"], "--replications"),
+        (["--workers", "0"], "--workers"),
+        (["--spec", "/no/such/matrix.toml"], "--spec"),
+    ],
+)
+def test_bad_options_name_the_option(argv, option, tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        matrix.run_matrix_command(_parse([*argv, "--out", str(tmp_path / "out")]))
+    assert caught.value.field == option
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_default_spec_is_found_from_another_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert matrix.resolve_spec(matrix.DEFAULT_SPEC).resolve() == SPEC_PATH
