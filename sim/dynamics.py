@@ -24,9 +24,10 @@ def update_satisfaction(
     expectation  <- expectation + adaptation * disconfirmation                      (adaptation level).
     """
     np.subtract(perceived_value, expectation, out=buffer)
+    buffer *= smoothing  # in place throughout: no temporary arrays on the hot path
     satisfaction *= 1.0 - smoothing
-    satisfaction += smoothing * buffer
-    buffer *= adaptation
+    satisfaction += buffer
+    buffer *= adaptation / smoothing
     expectation += buffer
 
 
@@ -68,6 +69,7 @@ def leave_probability(
     switching_cost_effect: float,
     price_effect: float,
     out: np.ndarray,
+    spare: np.ndarray | None = None,
 ) -> np.ndarray:
     """Monthly probability of leaving (behavioural loyalty is one minus it).
 
@@ -75,19 +77,23 @@ def leave_probability(
     x = intercept + price_effect * attraction * price_sensitivity - satisfaction_effect * satisfaction
         - commitment_effect * commitment - switching_cost_effect * (switching_cost + social_bond).
     With no outside option (attraction 0, a monopoly) only natural churn remains: dissatisfied customers stay
-    as hostages.
+    as hostages. ``spare`` is a work buffer of the same length (allocated if not given).
     """
+    if spare is None:
+        spare = np.empty_like(out)
     if attraction <= 0.0:
         out.fill(natural_churn_monthly)
         return out
-    np.multiply(price_sensitivity, price_effect * attraction, out=out)
-    out += intercept
-    out -= satisfaction_effect * satisfaction
-    out -= commitment_effect * commitment
-    out -= switching_cost_effect * switching_cost
-    out -= switching_cost_effect * social_bond
-    # logistic(x) = 1 / (1 + exp(-x)), written in place
-    np.negative(out, out=out)
+    # Build -x in place (no temporaries): logistic(x) = 1 / (1 + exp(-x)).
+    np.add(switching_cost, social_bond, out=out)
+    out *= switching_cost_effect
+    spare = np.multiply(satisfaction, satisfaction_effect, out=spare)
+    out += spare
+    np.multiply(commitment, commitment_effect, out=spare)
+    out += spare
+    np.multiply(price_sensitivity, price_effect * attraction, out=spare)
+    out -= spare
+    out -= intercept
     with np.errstate(over="ignore"):  # exp overflows to inf for very loyal customers: probability 0, as it should
         np.exp(out, out=out)
     out += 1.0

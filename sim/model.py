@@ -159,7 +159,7 @@ class RelationshipModel(mesa.Model):
         self._acquisition_cost = (
             config.acquisition_cost_multiple * config.keeping_cost_share * config.revenue_per_customer
         )
-        self._buffers = {name: np.empty(0, np.float32) for name in ("uniform", "hazard", "work", "work2")}
+        self._buffers = {name: np.empty(0, np.float32) for name in ("uniform", "hazard", "work")}
 
         # Every recorded quantity goes to self.history (monthly()); Mesa's DataCollector keeps the headline
         # series that Mesa's tools (batch_run, SolaraViz charts) read. Fewer reporters: less per-step overhead.
@@ -244,7 +244,7 @@ class RelationshipModel(mesa.Model):
             config.commitment_gain,
             config.commitment_loss,
             work,
-            self._buffer("work2", n),
+            self._buffer("hazard", n),  # free until the leave probability is computed below
         )
         attraction = self.attraction(month)
         hazard = dynamics.leave_probability(
@@ -261,6 +261,7 @@ class RelationshipModel(mesa.Model):
             switching_cost_effect=config.switching_cost_effect,
             price_effect=config.price_effect,
             out=self._buffer("hazard", n),
+            spare=work,
         )
         self._count_states(people, hazard, record)
         record["attraction"] = attraction
@@ -292,6 +293,8 @@ class RelationshipModel(mesa.Model):
             self.population.append(self.arrivals.take(paid + referred, month=month + 1, expectation_shift=shift))
         if (month + 1) % 12 == 0:
             self._year_start = (self.population.next_id, self.population.n)
+            if self.population.compact():  # the work buffers shrink with the population
+                self._buffers = {name: np.empty(0, np.float32) for name in self._buffers}
 
         # 11. time
         self.population.data["tenure"][: self.population.n] += 1
@@ -364,12 +367,11 @@ class RelationshipModel(mesa.Model):
         resolution = self._resolution[level] * np.where(ivr, config.ivr_resolution_factor, 1.0)
         resolved = handled & (draws[3] < resolution)
         quick = resolved & (draws[4] < self._quick[level])
-        recovered_share = np.select(
-            [quick, resolved, handled], [config.quick_recovery, config.slow_recovery, config.voice_relief], default=0.0
-        )
+        # outcome: 0 silent, 1 complained and unresolved, 2 resolved slowly, 3 resolved quickly (nested events)
+        outcome = handled.astype(np.int8) + resolved + quick
+        recovered_share = np.array([0.0, config.voice_relief, config.slow_recovery, config.quick_recovery])[outcome]
         people["satisfaction"][problem] -= (impact * (1.0 - recovered_share)).astype(np.float32)
         if self.trace:
-            outcome = np.select([quick, resolved, handled], [3, 2, 1], default=0)
             self.trace.problems(month + 1, people["customer_id"][problem], major, outcome)
 
         record["complaints"] = int(np.count_nonzero(complained))
@@ -457,8 +459,8 @@ class RelationshipModel(mesa.Model):
         record["stability"] = n_satisfied - forming
         record["decline"] = n - n_satisfied
         record["active"] = n
-        record["mean_satisfaction"] = float(satisfaction.mean()) if n else 0.0
-        record["mean_commitment"] = float(commitment.mean()) if n else 0.0
+        record["mean_satisfaction"] = float(np.add.reduce(satisfaction)) / n if n else 0.0
+        record["mean_commitment"] = float(np.add.reduce(commitment)) / n if n else 0.0
 
     def _count_cohorts(self, record: dict[str, float]) -> None:
         """Survivors, after this month's churn, of the initial customers and of this year's starting base."""

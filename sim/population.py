@@ -70,6 +70,14 @@ class Population:
             grown[: self.n] = array[: self.n]
             self.data[name] = grown
 
+    def compact(self, slack: float = 0.1) -> bool:
+        """Give back memory after the base has shrunk: reallocate when less than 70 % of the slots are used."""
+        if self.n >= 0.7 * self.capacity:
+            return False
+        self.capacity = int(self.n * (1 + slack)) + 16
+        self.data = {name: array[: self.capacity].copy() for name, array in self.data.items()}
+        return True
+
     def append(self, fields: dict[str, np.ndarray]) -> None:
         """Add customers whose fields are given (all fields; ``customer_id`` is assigned here)."""
         count = len(fields["value"])

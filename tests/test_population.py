@@ -79,3 +79,14 @@ def test_basic_customers_have_no_channel():
     people = _population(1_000, level="basic").active()
     assert not people["inquiry_probability"].any()
     assert np.all(people["next_outreach"] == -1)
+
+
+def test_compact_gives_memory_back_and_keeps_the_customers():
+    population = _population(1000)
+    population.remove(np.arange(0, 1000, 2))
+    before = {name: array.copy() for name, array in population.active().items()}
+    assert population.compact()
+    assert population.capacity < 600
+    for name, array in population.active().items():
+        np.testing.assert_array_equal(array, before[name])
+    assert not population.compact()  # nothing more to give back
