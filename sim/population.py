@@ -72,9 +72,10 @@ class Population:
 
     def compact(self, slack: float = 0.1) -> bool:
         """Give back memory after the base has shrunk: reallocate when less than 70 % of the slots are used."""
-        if self.n >= 0.7 * self.capacity:
+        smaller = int(self.n * (1 + slack)) + 16
+        if self.n >= 0.7 * self.capacity or smaller >= self.capacity:
             return False
-        self.capacity = int(self.n * (1 + slack)) + 16
+        self.capacity = smaller
         self.data = {name: array[: self.capacity].copy() for name, array in self.data.items()}
         return True
 

@@ -90,3 +90,13 @@ def test_compact_gives_memory_back_and_keeps_the_customers():
     for name, array in population.active().items():
         np.testing.assert_array_equal(array, before[name])
     assert not population.compact()  # nothing more to give back
+
+
+@pytest.mark.parametrize("count", [1, 5, 20, 40])
+def test_compact_never_leaves_fewer_slots_than_it_records(count):
+    population = _population(count)
+    population.remove(np.arange(0, count, 2))
+    population.compact()
+    assert all(len(array) == population.capacity for array in population.data.values())
+    population.append(new_customers(Config(), stream(3, "traits"), count, month=1, initial=False))
+    assert population.n == count - len(range(0, count, 2)) + count
