@@ -222,6 +222,14 @@ def from_mapping(values: Mapping[str, Any]) -> Config:
     return Config(**{name: _coerce(FIELDS[name], value) for name, value in values.items()})
 
 
+def resolve(config: Config | None, seed: int | None, params: Mapping[str, Any]) -> Config:
+    """The config of a model built Mesa-style: a config, flat keyword fields, or both; ``seed`` wins."""
+    changes = dict(params) if seed is None else {**params, "seed": seed}
+    if config is None:
+        return from_mapping(changes)
+    return config.replace(**changes) if changes else config
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """Turn ``key=value`` from the command line into a typed pair (types come from the field)."""
     if "=" not in text:

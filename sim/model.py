@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from sim import dynamics
-from sim.config import Config, from_mapping
+from sim.config import Config, resolve
 from sim.levels import LEVEL_NAMES, LEVELS
 from sim.population import ArrivalBank, Population, new_customers
 from sim.rng import streams
@@ -119,10 +119,7 @@ class RelationshipModel(mesa.Model):
     def __init__(
         self, config: Config | None = None, *, seed: int | None = None, trace: bool = False, **params: Any
     ) -> None:
-        if config is None:
-            config = from_mapping(params if seed is None else {**params, "seed": seed})
-        elif params or seed is not None:
-            config = config.replace(**params, **({} if seed is None else {"seed": seed}))
+        config = resolve(config, seed, params)
         super().__init__(seed=config.seed)
         self.config = config
         self.trace = Trace() if trace else None  # individual records for validation and export

@@ -22,7 +22,7 @@ from typing import Any
 import mesa
 import pandas as pd
 
-from sim.config import Config, from_mapping
+from sim.config import Config, resolve
 from sim.levels import LEVELS, Level
 from sim.model import ACTIVITIES, QUADRANTS, RECORD_KEYS, STAGES
 
@@ -219,10 +219,7 @@ class ReferenceModel(mesa.Model):
     customer_class: type[Customer] = Customer  # a subclass may swap in altered rules (the docking test's mutants)
 
     def __init__(self, config: Config | None = None, *, seed: int | None = None, **params: Any) -> None:
-        if config is None:
-            config = from_mapping(params if seed is None else {**params, "seed": seed})
-        elif params or seed is not None:
-            config = config.replace(**params, **({} if seed is None else {"seed": seed}))
+        config = resolve(config, seed, params)
         super().__init__(seed=config.seed)
         self.config = config
         self.natural_churn = 1.0 - (1.0 - config.natural_churn) ** (1.0 / 12.0)  # compounds to the yearly rate
