@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from sim import __version__
+from sim.app import add_app_parser, run_app_command
 from sim.config import ConfigError, describe_fields, load
+from sim.figures import add_figures_parser, run_figures_command
 from sim.matrix import add_matrix_parser, run_matrix_command
 
 DEFAULT_BASE = "experiments/calibrated.toml"
@@ -74,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--replications", type=int, default=2, help="seeds per objective evaluation")
 
     add_matrix_parser(commands)
+    add_app_parser(commands)
+    add_figures_parser(commands)
 
     fields = commands.add_parser("fields", help="list every config field with unit, default and allowed values")
     fields.add_argument("--json", action="store_true", help="print the list as JSON")
@@ -193,6 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "validate": _validate,
         "calibrate": _calibrate,
         "matrix": run_matrix_command,
+        "app": run_app_command,
+        "figures": run_figures_command,
     }
     try:
         return handlers[args.command](args)

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from sim import dynamics
-from sim.config import Config, resolve
+from sim.config import Config, ConfigError, resolve
 from sim.levels import LEVEL_NAMES, LEVELS
 from sim.population import ArrivalBank, Population, new_customers
 from sim.rng import streams
@@ -117,9 +117,9 @@ class RelationshipModel(mesa.Model):
     """
 
     def __init__(
-        self, config: Config | None = None, *, seed: int | None = None, trace: bool = False, **params: Any
+        self, config: Config | None = None, *, seed: int | None = None, trace: bool = False, **kwargs: Any
     ) -> None:
-        config = resolve(config, seed, params)
+        config = resolve(config, seed, kwargs)  # named **kwargs: SolaraViz accepts only that name
         super().__init__(seed=config.seed)
         self.config = config
         self.trace = Trace() if trace else None  # individual records for validation and export
@@ -131,6 +131,7 @@ class RelationshipModel(mesa.Model):
         self.heard_good = 0.0  # share of prospects who remember good word of mouth
         self.heard_bad = 0.0  # ... and bad
         self.record: dict[str, float] = {}
+        self._entrant: tuple[int, float] | None = None  # (first month, attraction) from competitor_enters()
         self._year_start = (config.n_customers, config.n_customers)  # (first id that joined later, count)
 
         # Level data as small tables indexed by each customer's level code.
@@ -179,9 +180,23 @@ class RelationshipModel(mesa.Model):
     def attraction(self, month: int) -> float:
         """Attraction of the outside option in this month (0 before a competitor's entry)."""
         config = self.config
+        if self._entrant is not None and month >= self._entrant[0]:
+            return self._entrant[1]
         if config.competitor_entry_year and month < 12 * config.competitor_entry_year:
             return 0.0
         return config.competition
+
+    def competitor_enters(self, attraction: float | None = None) -> None:
+        """A competitor enters now: from the next step on, the outside option's attraction is ``attraction``
+        (default ``competition``), overriding ``competition`` and ``competitor_entry_year``.
+
+        For interactive use (the teaching app's "competitor enters" control); a scripted entry is
+        ``competitor_entry_year``. Raises :class:`~sim.config.ConfigError` for an attraction outside [0, 1].
+        """
+        value = self.config.competition if attraction is None else attraction
+        if not 0.0 <= value <= 1.0:  # also rejects NaN
+            raise ConfigError("attraction", f"must be a number from 0 to 1; got {attraction!r}")
+        self._entrant = (self.steps, float(value))
 
     def step(self) -> None:
         config = self.config

@@ -218,8 +218,8 @@ class ReferenceModel(mesa.Model):
 
     customer_class: type[Customer] = Customer  # a subclass may swap in altered rules (the docking test's mutants)
 
-    def __init__(self, config: Config | None = None, *, seed: int | None = None, **params: Any) -> None:
-        config = resolve(config, seed, params)
+    def __init__(self, config: Config | None = None, *, seed: int | None = None, **kwargs: Any) -> None:
+        config = resolve(config, seed, kwargs)  # named **kwargs: SolaraViz accepts only that name
         super().__init__(seed=config.seed)
         self.config = config
         self.natural_churn = 1.0 - (1.0 - config.natural_churn) ** (1.0 / 12.0)  # compounds to the yearly rate

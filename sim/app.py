@@ -1,0 +1,341 @@
+"""The teaching app: customers live on the satisfaction/loyalty quadrant, in the browser (Mesa's SolaraViz).
+
+``relsim app`` (or ``python -m sim.app``) starts ``solara run sim.app`` and prints the address to open. The page is
+Mesa's SolaraViz on :class:`ClassroomModel`: the sidebar has Mesa's Reset / ▶ / Step controls and the model
+parameters (relationship level, customers, margin, problem rate, competition); the main area has
+
+- the quadrant: a stable sample of at most 1,500 customers (satisfaction across, loyalty = 12-month stay
+  probability up; the thresholds from the config), with every customer counted in the line above it;
+- a "competitor enters" control (:meth:`sim.model.RelationshipModel.competitor_enters`) and a short text a
+  teacher can read out: what the selected level does and what each quadrant means;
+- live charts of retention, cost to serve, profit and quadrant shares.
+
+solara and Mesa's visualisation are imported only when the page is built (module attribute ``Page``), so that
+``import sim.app`` (and the ``relsim`` command line) works without the app's optional dependencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from sim.config import Config, ConfigError
+from sim.levels import LEVEL_NAMES, LEVELS
+from sim.model import RelationshipModel
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+# What Mesa 3.3's SolaraViz imports (mesa.visualization needs altair and networkx too), and where to get it.
+APP_MODULES = ("solara", "solara_assets", "ipyvuetify", "altair", "networkx")
+INSTALL_HINT = "pip install -e '.[app]' (solara==1.58.2, solara-assets==1.58.2, ipyvuetify<3, altair, networkx)"
+
+# The app's controls: name -> Mesa user-input spec. SolaraViz rebuilds the model from these on Reset.
+CONTROLS: dict[str, dict[str, Any]] = {
+    "level": {"type": "Select", "value": "reactive", "values": list(LEVEL_NAMES), "label": "Relationship level"},
+    "n_customers": {
+        "type": "SliderInt", "value": 3_000, "min": 200, "max": 50_000, "step": 200, "label": "Customers at the start",
+    },
+    "margin": {"type": "SliderFloat", "value": 0.3, "min": 0.05, "max": 0.9, "step": 0.05, "label": "Margin"},
+    "problem_rate": {
+        "type": "SliderFloat", "value": 0.3, "min": 0.0, "max": 3.0, "step": 0.1,
+        "label": "Problems per customer per year",
+    },
+    "competition": {
+        "type": "SliderFloat", "value": 0.0, "min": 0.0, "max": 1.0, "step": 0.05,
+        "label": "Competition (0 = monopoly)",
+    },
+}  # fmt: skip
+FIXED = {"years": 20, "seed": 0}  # 240 steps: enough for a lesson; the seed makes every Reset replay the same market
+ENTRANT_ATTRACTION = 0.6  # default strength of the competitor the button brings in
+CHART_TITLES = {
+    "retention": "Retention (this month's churn as a yearly rate)",
+    "quadrants": "Quadrant shares",
+    "cost_to_serve": "Cost to serve",
+    "profit": "Profit",
+}
+
+
+def level_text(config: Config) -> str:
+    """What the selected level does, for the teacher to read out (numbers from sim.levels and the config)."""
+    level = LEVELS[config.level]
+    handling = (
+        f"{level.resolution_probability:.0%} of complaints are resolved, {level.quick_resolution_share:.0%} of those "
+        f"quickly; every call costs ${config.agent_contact_cost:g}"
+    )
+    return {
+        "basic": "**Basic**: the firm sells and never calls. No complaint channel: an unhappy customer cannot "
+        "complain, only leave (exit, no voice). Cheapest to serve; nothing catches a problem.",
+        "reactive": f"**Reactive**: customers can call with problems and questions; a handled complaint can win the "
+        f"customer back ({handling}).",
+        "accountable": "**Accountable**: Reactive, plus a call shortly after the sale that finds silent "
+        f"dissatisfaction, and complaints fed back to make the product better ({handling}).",
+        "proactive": f"**Proactive**: Accountable, plus {level.outreach_per_year} calls a year with tips and new "
+        f"products: more value and cross-sales, but {config.contact_aversion_share:.0%} of customers find "
+        "unsolicited calls annoying.",
+        "partnership": f"**Partnership**: monthly joint work: the firm finds {level.problem_detection:.0%} of "
+        "problems itself, customises the offer and builds structural ties (switching costs). An account team "
+        f"costs ${config.partnership_cost:,.0f} per customer-year.",
+    }[config.level]
+
+
+QUADRANT_TEXT = (
+    "**Loyalists / apostles** (top right): satisfied and staying; they recommend the firm. "
+    "**Hostages** (top left): unhappy but staying because they cannot leave (a monopoly, high switching "
+    "costs); when a rival appears they go at once. "
+    "**Mercenaries** (bottom right): satisfied but loyal to nobody; they follow price. "
+    "**Defectors / terrorists** (bottom left): unhappy and leaving, telling others (11 people against 3 for a "
+    "happy customer). Loyalty here is behaviour: the chance a customer is still here in 12 months."
+)
+
+
+class ClassroomModel(RelationshipModel):
+    """:class:`RelationshipModel` with the app's controls as explicit keyword parameters.
+
+    Mesa's SolaraViz checks every control's name against the signature of ``__init__`` and rebuilds the model with
+    ``cls(**values)`` on Reset; the other config fields keep their (calibrated) defaults unless passed.
+    """
+
+    def __init__(
+        self,
+        level: str = CONTROLS["level"]["value"],
+        n_customers: int = CONTROLS["n_customers"]["value"],
+        margin: float = CONTROLS["margin"]["value"],
+        problem_rate: float = CONTROLS["problem_rate"]["value"],
+        competition: float = CONTROLS["competition"]["value"],
+        years: int = FIXED["years"],
+        seed: int = FIXED["seed"],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            level=level,
+            n_customers=int(n_customers),
+            margin=float(margin),
+            problem_rate=float(problem_rate),
+            competition=float(competition),
+            years=int(years),
+            seed=int(seed),
+            **kwargs,
+        )
+
+
+def settings_text(model: RelationshipModel) -> str:
+    """The settings the running model was built with (Mesa's sliders do not show their values)."""
+    config = model.config
+    return (
+        f"Running: {config.level}, {config.n_customers:,} customers, margin {config.margin:.0%}, "
+        f"{config.problem_rate:g} problems per customer-year, competition {config.competition:g}, step {model.steps}"
+    )
+
+
+def market_text(model: RelationshipModel) -> str:
+    """The market now, in words (the competitor control shows it)."""
+    upcoming = model.attraction(model.steps)  # the month the next step simulates
+    config = model.config
+    configured = 0.0 if config.competitor_entry_year else config.competition  # before the first step
+    current = model.attraction(model.steps - 1) if model.steps else configured
+    if upcoming > current:
+        return f"A competitor (attraction {upcoming:.2f}) **enters at the next step**: press Step or ▶."
+    if upcoming == 0.0:
+        return "Market: **monopoly**, customers have nowhere else to go."
+    return f"Market: **competitors present**, attraction {upcoming:.2f}."
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The page (built on first access of ``sim.app.Page``, which is what ``solara run sim.app`` looks up)
+# ----------------------------------------------------------------------------------------------------------------
+@functools.cache
+def build_page() -> Any:
+    """Build the solara ``Page`` component (imports solara and Mesa's visualisation)."""
+    import solara
+    from mesa.visualization import SolaraViz
+    from mesa.visualization.utils import force_update, update_counter
+
+    from sim.figures import draw_quadrant, draw_timeline, new_figure, quadrant_snapshot, timeline
+
+    def figure_png(figure: Any) -> Any:
+        # png: one small image per chart, cheaper for the browser than thousands of SVG points
+        return solara.FigureMatplotlib(figure, format="png")
+
+    def quadrant_view(model: ClassroomModel) -> Any:
+        snapshot = quadrant_snapshot(model)
+        figure = new_figure(5.6, 3.75, dpi=90)
+        draw_quadrant(figure.add_subplot(), snapshot, marker_size=10)
+        with solara.Column(gap="2px", style={"padding": "4px"}) as main:
+            solara.Text(snapshot.counts_text(), classes=["relsim-counts"], style={"font-size": "13px"})
+            figure_png(figure)
+        return main
+
+    @solara.component
+    def ClassroomPanel(model: ClassroomModel) -> Any:  # noqa: N802 (solara components are CamelCase)
+        update_counter.get()  # re-render after every step, like Mesa's own components
+        attraction, set_attraction = solara.use_state(ENTRANT_ATTRACTION)
+
+        def enter() -> None:
+            model.competitor_enters(attraction)
+            force_update()  # redraw every panel: the market line changes now, the customers at the next step
+
+        # The grid cell has a fixed height: the text scrolls inside it rather than spilling onto the charts.
+        style = {"padding": "4px 8px", "font-size": "13px", "max-height": "385px", "overflow-y": "auto"}
+        with solara.Column(gap="4px", style=style) as main:
+            solara.Text(settings_text(model), classes=["relsim-settings"])
+            solara.Markdown(market_text(model))
+            with solara.Row(gap="12px", style={"align-items": "center"}):
+                solara.Button(
+                    "Competitor enters", color="error", on_click=enter, classes=["relsim-competitor"], small=True
+                )
+                solara.SliderFloat(
+                    "rival's attraction", value=attraction, on_value=set_attraction, min=0.05, max=1.0, step=0.05
+                )
+            solara.Markdown(
+                level_text(model.config)
+                + " Change the level or a slider in the sidebar, then press **Reset** to start again with it."
+            )
+            solara.Markdown(QUADRANT_TEXT)
+        return main
+
+    def classroom_panel(model: ClassroomModel) -> Any:
+        return ClassroomPanel(model)
+
+    def chart(what: str) -> Any:
+        def view(model: ClassroomModel) -> Any:
+            figure = new_figure(5.6, 4.0, dpi=90)
+            ax = figure.add_subplot()
+            draw_timeline(ax, timeline(model), what)
+            ax.set_title(CHART_TITLES[what], fontsize=10)
+            return figure_png(figure)
+
+        view.__name__ = f"{what}_chart"
+        return view
+
+    components = [
+        (quadrant_view, 0),
+        (classroom_panel, 0),
+        (chart("retention"), 0),
+        (chart("quadrants"), 0),
+        (chart("cost_to_serve"), 0),
+        (chart("profit"), 0),
+    ]
+
+    @solara.component
+    def Page() -> Any:  # noqa: N802
+        # One model per browser session: two students' tabs do not step each other's market.
+        model = solara.use_memo(lambda: ClassroomModel(), [])
+        return SolaraViz(
+            model,
+            components=components,
+            model_params={**CONTROLS, **FIXED},
+            name="relsim · the satisfaction/loyalty quadrant",
+            play_interval=150,
+        )
+
+    return Page
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: `Page` is built on first use, so importing sim.app needs no solara.
+    if name == "Page":
+        return build_page()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# relsim app
+# ----------------------------------------------------------------------------------------------------------------
+def missing_modules() -> list[str]:
+    """The app's optional dependencies that are not installed."""
+    return [name for name in APP_MODULES if importlib.util.find_spec(name) is None]
+
+
+def server_command(host: str, port: int) -> list[str]:
+    """The command that serves the app: production mode (no file watching or auto-reload), no browser opened, and
+    no look-up of a newer solara on PyPI (the versions are pinned; a classroom may be offline)."""
+    return [
+        sys.executable, "-m", "solara", "run", "sim.app",
+        "--host", host, "--port", str(port), "--production", "--no-open", "--no-check-version",
+    ]  # fmt: skip
+
+
+def server_environment() -> dict[str, str]:
+    """The server's environment: solara's telemetry off (this machine may have no internet, and it is a class)."""
+    return {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "false"}
+
+
+def check_address(host: str, port: int) -> None:
+    """Refuse a port out of range or already in use, naming the option, before anything starts."""
+    if not 1 <= port <= 65_535:
+        raise ConfigError("--port", f"must be an integer from 1 to 65535; got {port}")
+    if not host.strip():
+        raise ConfigError("--host", "must be a host name or address; got an empty string")
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind((host, port))
+    except socket.gaierror as error:
+        raise ConfigError("--host", f"cannot resolve {host!r}: {error.strerror}") from None
+    except OSError as error:
+        raise ConfigError("--port", f"cannot listen on {host}:{port}: {error.strerror}") from None
+
+
+def add_app_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``relsim app`` to the CLI's subparsers."""
+    parser = subparsers.add_parser(
+        "app",
+        help="start the teaching app (the satisfaction/loyalty quadrant in the browser)",
+        description="Serve the teaching app (Mesa SolaraViz) and print the address to open. Ctrl+C stops it.",
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    return parser
+
+
+def run_app_command(args: argparse.Namespace) -> int:
+    """``relsim app``: check the options and the optional dependencies, then serve until interrupted."""
+    check_address(args.host, args.port)
+    missing = missing_modules()
+    if missing:
+        raise ConfigError("app", f"needs {', '.join(missing)}: {INSTALL_HINT}")
+    url = f"http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}/"
+    print(f"relsim app: open {url} in a browser (Ctrl+C stops the server)", flush=True)
+    server = subprocess.Popen(server_command(args.host, args.port), env=server_environment())
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)  # `kill` stops the server too, not only Ctrl+C
+    try:
+        return server.wait()
+    except (KeyboardInterrupt, SystemExit):
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m sim.app [--host H] [--port P]``: the same as ``relsim app``."""
+    parser = argparse.ArgumentParser(prog="python -m sim.app")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_app_parser(commands)
+    args = parser.parse_args(["app", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return run_app_command(args)
+    except ConfigError as error:
+        sys.stderr.write(f"relsim: error: {error}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,456 @@
+"""Pictures of the satisfaction/loyalty quadrant and of customer survival, for the app, notebooks and README.
+
+- :func:`quadrant_snapshot` places the current customers on the quadrant (satisfaction across, loyalty = the
+  12-month stay probability up), counting all of them and keeping a stable sample of at most ``max_points`` to draw;
+- :func:`draw_quadrant` and :func:`draw_timeline` draw on a matplotlib ``Axes`` (the teaching app uses both);
+- :func:`timeline` turns a model's monthly record into the series the app charts;
+- :func:`quadrant_animation` and :func:`survival_figure` write the GIF and PNG of ``relsim figures``;
+- :func:`add_figures_parser` and :func:`run_figures_command` are the ``relsim figures`` command.
+
+matplotlib is used through ``Figure`` objects (no pyplot state), so drawing is safe in the app's server threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from sim import dynamics
+from sim.config import ConfigError
+from sim.levels import LEVEL_NAMES
+from sim.model import QUADRANTS, RelationshipModel
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+DEFAULT_OUT = Path("results") / "figures"
+MAX_POINTS = 1_500  # drawn at most; more points cost render time and add nothing to the picture
+SAMPLE_SEED = 20_240_607  # fixed: the same customers are drawn in every frame and every session
+
+# Jones & Sasser's names, in the order of sim.model.QUADRANTS, with colours that survive colour-blindness.
+QUADRANT_NAMES = {
+    "loyalist": "loyalists / apostles",
+    "hostage": "hostages",
+    "mercenary": "mercenaries",
+    "defector": "defectors / terrorists",
+}
+QUADRANT_COLOURS = {"loyalist": "#1b9e77", "hostage": "#7570b3", "mercenary": "#e6ab02", "defector": "#d95f02"}
+LEVEL_COLOURS = dict(zip(LEVEL_NAMES, ("#7f7f7f", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd"), strict=True))
+SATISFACTION_RANGE = (-2.0, 1.0)  # where almost all customers are; those beyond are drawn at the edge
+
+
+@dataclass(frozen=True)
+class QuadrantSnapshot:
+    """Where the customers are on the quadrant now.
+
+    ``counts`` covers every active customer; ``satisfaction``, ``loyalty`` and ``quadrant`` (index into
+    :data:`sim.model.QUADRANTS`) cover the drawn sample only.
+    """
+
+    month: int
+    counts: dict[str, int]
+    satisfaction: np.ndarray
+    loyalty: np.ndarray
+    quadrant: np.ndarray
+    satisfaction_threshold: float
+    loyalty_threshold: float
+    attraction: float
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def counts_text(self) -> str:
+        """One line with every quadrant's count and share (what the app shows and its browser test reads)."""
+        total = max(self.total, 1)
+        parts = [f"{QUADRANT_NAMES[name]} {count:,} ({count / total:.0%})" for name, count in self.counts.items()]
+        return f"Month {self.month}: {self.total:,} customers — " + " · ".join(parts)
+
+
+def sample_mask(customer_id: np.ndarray, max_points: int, seed: int = SAMPLE_SEED) -> np.ndarray:
+    """A mask selecting about ``max_points`` customers (never more), the same customers from month to month.
+
+    Each customer id gets a fixed pseudo-random key from ``seed``; a customer is drawn while its key is below the
+    share ``max_points / n``. The selected sets are nested, so as customers come and go the drawn ones stay drawn
+    (points move rather than flicker), and the sample is reproducible.
+    """
+    n = len(customer_id)
+    if n <= max_points:
+        return np.ones(n, bool)
+    # splitmix64-style integer hash: vectorised, cheap, independent of the model's random streams
+    key = customer_id.astype(np.uint64) + np.uint64(seed % 2**63)
+    with np.errstate(over="ignore"):
+        key = (key ^ (key >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        key = (key ^ (key >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        key ^= key >> np.uint64(31)
+    mask = key < np.uint64(int(max_points / n * 2.0**64))
+    if np.count_nonzero(mask) > max_points:  # the hash is uniform, so this trims a handful at most
+        keep = np.flatnonzero(mask)
+        mask[keep[np.argsort(key[keep])[max_points:]]] = False
+    return mask
+
+
+def quadrant_snapshot(
+    model: RelationshipModel, max_points: int = MAX_POINTS, seed: int = SAMPLE_SEED
+) -> QuadrantSnapshot:
+    """The active customers on the quadrant, with the leave probability of the month just simulated."""
+    config = model.config
+    people = model.population.active()
+    satisfaction = people["satisfaction"]
+    attraction = model.attraction(max(model.steps - 1, 0))
+    hazard = dynamics.leave_probability(
+        satisfaction,
+        people["commitment"],
+        people["switching_cost"],
+        people["social_bond"],
+        people["price_sensitivity"],
+        attraction=attraction,
+        natural_churn_monthly=dynamics.monthly_probability(config.natural_churn),
+        intercept=config.churn_intercept,
+        satisfaction_effect=config.satisfaction_effect,
+        commitment_effect=config.commitment_effect,
+        switching_cost_effect=config.switching_cost_effect,
+        price_effect=config.price_effect,
+        out=np.empty(len(satisfaction), np.float32),
+    )
+    loyalty = (1.0 - hazard.astype(np.float64)) ** 12  # behavioural loyalty: the 12-month stay probability
+    satisfied = satisfaction >= config.satisfaction_threshold
+    loyal = hazard <= dynamics.loyalty_hazard_limit(config.loyalty_threshold)  # the model's own rule (7.9)
+    code = np.where(loyal, np.where(satisfied, 0, 1), np.where(satisfied, 2, 3))
+    counts = np.bincount(code, minlength=len(QUADRANTS))
+    drawn = sample_mask(people["customer_id"], max_points, seed)
+    return QuadrantSnapshot(
+        month=model.steps,
+        counts={name: int(count) for name, count in zip(QUADRANTS, counts, strict=True)},
+        satisfaction=satisfaction[drawn].astype(np.float64),
+        loyalty=loyalty[drawn],
+        quadrant=code[drawn],
+        satisfaction_threshold=config.satisfaction_threshold,
+        loyalty_threshold=config.loyalty_threshold,
+        attraction=attraction,
+    )
+
+
+def draw_quadrant(ax: Axes, snapshot: QuadrantSnapshot, title: str | None = None, marker_size: float = 9) -> None:
+    """Scatter the sampled customers, coloured by quadrant, with the thresholds and each quadrant's share."""
+    low, high = SATISFACTION_RANGE
+    low = min(low, snapshot.satisfaction_threshold - 0.5)
+    high = max(high, snapshot.satisfaction_threshold + 0.5)
+    x = np.clip(snapshot.satisfaction, low, high)
+    for code, name in enumerate(QUADRANTS):
+        chosen = snapshot.quadrant == code
+        ax.scatter(
+            x[chosen], snapshot.loyalty[chosen], s=marker_size, c=QUADRANT_COLOURS[name], alpha=0.55, linewidths=0
+        )
+    ax.axvline(snapshot.satisfaction_threshold, color="0.25", lw=1, ls="--")
+    ax.axhline(snapshot.loyalty_threshold, color="0.25", lw=1, ls="--")
+    ax.set_xlim(low, high)
+    ax.set_ylim(0.0, 1.04)
+    ax.set_xlabel("satisfaction (value received − expected)")
+    ax.set_ylabel("loyalty (12-month stay probability)")
+    total = max(snapshot.total, 1)
+    corners = {  # (x, y, alignment) in axes coordinates: loyal at the top, satisfied on the right
+        "loyalist": (0.98, 0.985, "right", "top"),
+        "hostage": (0.02, 0.985, "left", "top"),
+        "mercenary": (0.98, 0.02, "right", "bottom"),
+        "defector": (0.02, 0.02, "left", "bottom"),
+    }
+    for name, (cx, cy, ha, va) in corners.items():
+        share = snapshot.counts[name] / total
+        ax.text(
+            cx,
+            cy,
+            f"{QUADRANT_NAMES[name]} {share:.0%}",
+            transform=ax.transAxes,
+            ha=ha,
+            va=va,
+            fontsize=8.5,
+            color=QUADRANT_COLOURS[name],
+            fontweight="bold",
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8},
+        )
+    if title:
+        ax.set_title(title, fontsize=10)
+
+
+def timeline(model: RelationshipModel) -> pd.DataFrame:
+    """Monthly series for charts: retention, churn, cost to serve, profit and quadrant shares.
+
+    ``retention`` is this month's churn turned into a yearly rate, (1 − left/active)^12, so that a change (a
+    competitor entering) shows at once instead of a year later.
+    """
+    frame = pd.DataFrame(model.history)
+    if frame.empty:
+        return pd.DataFrame(
+            columns=["month", "retention", "churn", "cost_to_serve", "profit", *(f"share_{q}" for q in QUADRANTS)]
+        )
+    active = frame["active"].where(frame["active"] > 0)
+    churn = frame["left"] / active
+    out = pd.DataFrame(
+        {
+            "month": frame["month"].astype(int),
+            "retention": (1.0 - churn) ** 12,
+            "churn": churn,
+            "cost_to_serve": 12.0 * frame["relationship_cost"] / active,
+            "profit": frame["profit"],
+            "attraction": frame["attraction"],
+        }
+    )
+    for name in QUADRANTS:
+        out[f"share_{name}"] = frame[name] / active
+    return out
+
+
+def draw_timeline(ax: Axes, series: pd.DataFrame, what: str) -> None:
+    """One of the app's charts: ``retention``, ``cost_to_serve``, ``profit`` or ``quadrants`` over months."""
+    months = series["month"].to_numpy()
+    if what == "quadrants":
+        shares = [series[f"share_{name}"].to_numpy() for name in QUADRANTS]
+        from matplotlib.patches import Patch
+
+        colours = [QUADRANT_COLOURS[name] for name in QUADRANTS]
+        if len(months):
+            ax.stackplot(months, *shares, colors=colours, alpha=0.85)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("share of customers")
+        handles = [
+            Patch(color=colour, alpha=0.85, label=QUADRANT_NAMES[name])
+            for name, colour in zip(QUADRANTS, colours, strict=True)
+        ]
+        ax.legend(handles=handles, loc="lower left", fontsize=7, ncols=2, framealpha=0.8)  # also before month 1
+    else:
+        column, label, colour = {
+            "retention": ("retention", "retention (yearly rate)", "#1f77b4"),
+            "cost_to_serve": ("cost_to_serve", "cost to serve ($ / customer-year)", "#9467bd"),
+            "profit": ("profit", "profit ($ / month)", "#2ca02c"),
+        }[what]
+        values = series[column].to_numpy(dtype=float)
+        ax.plot(months, values, color=colour, lw=1.6)
+        if what == "retention":
+            ax.set_ylim(0, 1.02)
+        if what == "cost_to_serve":  # from zero: month-to-month noise should not look like a trend
+            ax.set_ylim(0, max(1.0, 1.15 * float(np.nanmax(values))) if len(values) else 1.0)
+        if what == "profit":
+            ax.axhline(0, color="0.5", lw=0.8)
+            ax.yaxis.set_major_formatter(_money)
+        ax.set_ylabel(label)
+    entered = series.loc[series["attraction"].diff() > 0, "month"] if "attraction" in series else []
+    for month in entered:  # mark the month a competitor entered or got stronger
+        ax.axvline(month, color="#d62728", lw=1, ls=":")
+    ax.set_xlabel("month")
+    ax.set_xlim(0, max(12, int(months.max()) if len(months) else 12))
+    ax.grid(alpha=0.3)
+
+
+def _money(value: float, _position: int) -> str:
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:.1f}M"
+    if abs(value) >= 1e3:
+        return f"{value / 1e3:.0f}k"
+    return f"{value:.0f}"
+
+
+def new_figure(width: float, height: float, dpi: int = 100) -> Figure:
+    """A matplotlib Figure with its own Agg canvas (no pyplot, no global state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# relsim figures: the animation and the survival curves
+# ----------------------------------------------------------------------------------------------------------------
+ANIMATION = {  # Reactive, a monopoly until a competitor enters in year 3: the hostages leave
+    "level": "reactive",
+    "n_customers": 3_000,
+    "years": 5,
+    "competition": 0.6,
+    "competitor_entry_year": 3,
+}
+SURVIVAL = {"n_customers": 3_000, "years": 10}
+
+
+def quadrant_animation(
+    path: str | Path,
+    *,
+    seed: int = 0,
+    points: int = 400,
+    params: dict[str, Any] | None = None,
+    frame_duration_ms: int = 180,
+) -> Path:
+    """Write a GIF of the quadrant month by month (one frame per month), written atomically."""
+    from PIL import Image
+
+    params = {**ANIMATION, **(params or {})}
+    model = RelationshipModel(seed=seed, **params)
+    entry = 12 * params.get("competitor_entry_year", 0)
+    frames: list[Image.Image] = []
+    figure = new_figure(5.4, 4.4, dpi=90)
+    ax = figure.add_subplot()
+    while model.running and model.steps < model.config.periods:
+        model.step()
+        ax.clear()
+        snapshot = quadrant_snapshot(model, max_points=points)
+        market = "monopoly" if snapshot.attraction == 0 else f"competitors (attraction {snapshot.attraction:.1f})"
+        if entry and entry < model.steps <= entry + 6:
+            market = "a competitor has entered!"
+        year = (model.steps - 1) // 12 + 1
+        title = f"{params['level'].capitalize()} firm · month {model.steps} (year {year}) · {market}"
+        draw_quadrant(ax, snapshot, title=title, marker_size=7)
+        frames.append(_to_palette_image(figure))
+    if not frames:
+        raise ValueError("the animation has no frames")
+    durations = [frame_duration_ms] * len(frames)
+    durations[-1] = 2_000  # rest on the last frame before looping
+    return _atomic_write(
+        path,
+        lambda handle: frames[0].save(
+            handle, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0, optimize=True
+        ),
+    )
+
+
+def _to_palette_image(figure: Figure) -> Any:
+    """Render a figure to a small-palette image: few colours keep the GIF small and its frames consistent."""
+    from PIL import Image
+
+    figure.canvas.draw()
+    rgba = np.asarray(figure.canvas.buffer_rgba())
+    image = Image.fromarray(rgba[..., :3].copy())
+    return image.quantize(colors=64, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+
+
+def survival_curves(
+    levels: Sequence[str] = LEVEL_NAMES, seeds: Sequence[int] = (0, 1, 2), params: dict[str, Any] | None = None
+) -> pd.DataFrame:
+    """Share of the initial customers still active at each year's end, per level, averaged over ``seeds``.
+
+    Every level runs with the same seeds, so each starts from the same customers (common random numbers).
+    """
+    from sim.results import run
+
+    params = {**SURVIVAL, **(params or {})}
+    rows = []
+    for level in levels:
+        curves = np.array([run(level=level, seed=seed, **params).summary["cohort_survival"] for seed in seeds])
+        for year, share in enumerate(curves.mean(axis=0)):
+            rows.append({"level": level, "year": year, "survival": float(share)})
+    return pd.DataFrame(rows)
+
+
+def survival_figure(path: str | Path, curves: pd.DataFrame, title: str | None = None) -> Path:
+    """Cohort survival by level as a PNG, written atomically."""
+    figure = new_figure(6.4, 4.2, dpi=110)
+    ax = figure.add_subplot()
+    for level, group in curves.groupby("level", sort=False):
+        ax.plot(group["year"], group["survival"], marker="o", ms=3.5, lw=1.8, label=level, color=LEVEL_COLOURS[level])
+    ax.set_xlabel("years since the start")
+    ax.set_ylabel("share of the initial customers still active")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlim(0, curves["year"].max())
+    ax.grid(alpha=0.3)
+    ax.legend(title="relationship level", fontsize=8, title_fontsize=8)
+    ax.set_title(title or "Cohort survival by relationship level", fontsize=10)
+    return _atomic_write(path, lambda handle: figure.savefig(handle, format="png", metadata={"Software": None}))
+
+
+def write_figures(
+    out: str | Path = DEFAULT_OUT,
+    *,
+    seed: int = 0,
+    animation_params: dict[str, Any] | None = None,
+    survival_params: dict[str, Any] | None = None,
+    survival_seeds: int = 3,
+    points: int = 400,
+) -> list[Path]:
+    """``relsim figures``: the quadrant animation and the survival curves, into ``out``."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError("--out", f"{out} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    animation = quadrant_animation(out / "quadrant_animation.gif", seed=seed, points=points, params=animation_params)
+    params = {**SURVIVAL, **(survival_params or {})}
+    curves = survival_curves(seeds=range(seed, seed + survival_seeds), params=params)
+    title = (
+        "Share of the initial customers still active, by relationship level\n"
+        f"({params['n_customers']:,} customers, calibrated defaults; mean of {survival_seeds} seeds, "
+        "the same for every level)"
+    )
+    survival = survival_figure(out / "cohort_survival.png", curves, title=title)
+    return [animation, survival]
+
+
+def _atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> Path:
+    """Write to a temporary file beside ``path`` and move it into place: no half-written figure is ever seen."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def add_figures_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``relsim figures`` to the CLI's subparsers."""
+    parser = subparsers.add_parser(
+        "figures",
+        help="write the quadrant animation (GIF) and cohort survival curves by level (PNG)",
+        description="Write results/figures/quadrant_animation.gif (Reactive; a competitor enters in year 3) and "
+        "results/figures/cohort_survival.png (share of the initial customers still active, per level).",
+    )
+    parser.add_argument("--out", default=str(DEFAULT_OUT), metavar="DIR", help=f"output folder (default {DEFAULT_OUT})")
+    parser.add_argument("--seed", type=int, default=0, help="root seed (default 0); same seed, same figures")
+    return parser
+
+
+def run_figures_command(args: argparse.Namespace) -> int:
+    """``relsim figures``: validate the options, write both figures, print where they went."""
+    if args.seed < 0:
+        raise ConfigError("--seed", f"must be an integer of at least 0; got {args.seed}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError("--out", f"{out} exists and is not a directory")
+    started = time.perf_counter()
+    paths = write_figures(out, seed=args.seed)
+    for path in paths:
+        print(f"relsim figures: wrote {path} ({path.stat().st_size / 1024:,.0f} KB)")
+    print(f"relsim figures: done in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m sim.figures [--out DIR] [--seed N]``: the same as ``relsim figures``."""
+    parser = argparse.ArgumentParser(prog="python -m sim.figures")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_figures_parser(commands)
+    args = parser.parse_args(["figures", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return run_figures_command(args)
+    except ConfigError as error:
+        sys.stderr.write(f"relsim: error: {error}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
