@@ -17,6 +17,9 @@ from sim.app import add_app_parser, run_app_command
 from sim.config import ConfigError, describe_fields, load
 from sim.figures import add_figures_parser, run_figures_command
 from sim.matrix import add_matrix_parser, run_matrix_command
+from sim.phase import add_phase_parser, run_phase_command
+from sim.sensitivity import add_sensitivity_parser, run_sensitivity_command
+from sim.sweep import add_sweep_parser, run_sweep_command
 
 DEFAULT_BASE = "experiments/calibrated.toml"
 
@@ -78,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_matrix_parser(commands)
     add_app_parser(commands)
     add_figures_parser(commands)
+    add_sweep_parser(commands)
+    add_sensitivity_parser(commands)
+    add_phase_parser(commands)
 
     fields = commands.add_parser("fields", help="list every config field with unit, default and allowed values")
     fields.add_argument("--json", action="store_true", help="print the list as JSON")
@@ -199,6 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "matrix": run_matrix_command,
         "app": run_app_command,
         "figures": run_figures_command,
+        "sweep": run_sweep_command,
+        "sensitivity": run_sensitivity_command,
+        "phase": run_phase_command,
     }
     try:
         return handlers[args.command](args)

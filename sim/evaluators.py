@@ -1,0 +1,225 @@
+"""Evaluators: interchangeable ways to run many pure function calls (in-process, process pool, Dask).
+
+Every evaluator is a context manager with one verb, :meth:`Evaluator.evaluate`, which runs ``function(item)``
+for each item and yields ``(index, result)`` pairs as they complete (in any order). Callers place results by
+index, so what they build is the same whatever the evaluator; the function must be a pure, picklable,
+module-level function of its item (as :func:`sim.sweep.run_chunk` is).
+
+Dask is imported only when a :class:`DaskEvaluator` is entered, so ``import sim`` works without it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.context
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any
+
+from sim.config import ConfigError
+
+
+def default_workers() -> int:
+    """Cores this process may use (the affinity mask, not the machine's count, where the OS tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class Evaluator:
+    """Base class: ``with evaluator: for index, result in evaluator.evaluate(function, items): ...``.
+
+    Re-entrant: nested ``with`` blocks share the workers started by the outermost one, so a caller can keep one
+    pool or cluster alive across several sweeps (sensitivity runs two) while each sweep still says ``with``.
+    """
+
+    workers: int = 1
+    name: str = "evaluator"
+    _depth: int = 0
+
+    def __enter__(self) -> Evaluator:
+        if self._depth == 0:
+            self._start()
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._stop()
+
+    def _start(self) -> None:
+        return None
+
+    def _stop(self) -> None:
+        return None
+
+    def evaluate(self, function: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.workers} worker{'s' if self.workers != 1 else ''})"
+
+
+class SequentialEvaluator(Evaluator):
+    """Everything in this process, in order: the reference the parallel evaluators must reproduce."""
+
+    name = "sequential"
+
+    def evaluate(self, function: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        for index, item in enumerate(items):
+            yield index, function(item)
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """Fork on Linux (workers start at once, with the model imported); spawn elsewhere.
+
+    Explicit because importing mesa (its batchrunner) switches the global default start method to spawn.
+    """
+    return multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+
+
+def _die_with_parent() -> None:
+    """Pool initializer: on Linux, ask the kernel to kill this worker when the sweep process dies (SIGKILL
+    included), so that an interrupted sweep leaves no orphaned workers computing results nobody will read."""
+    if sys.platform != "linux":
+        return
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # best effort: no libc or no prctl
+        pass
+
+
+class ProcessPoolEvaluator(Evaluator):
+    """A local process pool (default: one worker per core).
+
+    At most ``workers + 1`` items are handed to the pool at a time (the rest wait here), so an interrupted run
+    loses at most those in flight, and results stream back while the remaining items are still queued.
+    """
+
+    name = "process pool"
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or default_workers()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _start(self) -> None:
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=_pool_context(), initializer=_die_with_parent
+        )
+
+    def _stop(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def evaluate(self, function: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        if self._pool is None:
+            raise RuntimeError("enter the evaluator first: `with ProcessPoolEvaluator() as evaluator:`")
+        pending = iter(enumerate(items))
+        running: dict[Future, int] = {}
+
+        def top_up() -> None:
+            while len(running) < self.workers + 1:
+                nxt = next(pending, None)
+                if nxt is None:
+                    return
+                running[self._pool.submit(function, nxt[1])] = nxt[0]  # type: ignore[union-attr]
+
+        top_up()
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                index = running.pop(future)
+                yield index, future.result()
+            top_up()
+
+
+class DaskEvaluator(Evaluator):
+    """A Dask distributed cluster: an existing scheduler (``address``) or a local cluster started here.
+
+    A local cluster runs ``workers`` single-threaded worker processes on the loopback interface only. Workers of
+    an existing cluster must have relsim installed (the function is sent by reference, as ``sim.sweep.run_chunk``).
+    """
+
+    name = "dask"
+
+    def __init__(self, address: str | None = None, workers: int | None = None, timeout: float = 20.0) -> None:
+        self.address = address
+        self.workers = workers or default_workers()
+        self.timeout = timeout
+        self._client: Any = None
+        self._cluster: Any = None
+
+    def _start(self) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            option = "--scheduler" if self.address else "--dask"
+            raise ConfigError(option, "needs Dask: pip install 'dask[distributed]'") from None
+        if self.address is None:
+            self._cluster = LocalCluster(
+                n_workers=self.workers,
+                threads_per_worker=1,  # the model holds the GIL: one thread per process
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+            )
+            self._client = Client(self._cluster)
+        else:
+            try:
+                self._client = Client(self.address, timeout=self.timeout)
+            except (OSError, TimeoutError, ValueError) as error:
+                raise ConfigError("--scheduler", f"cannot connect to {self.address}: {error}") from None
+            self.workers = max(1, sum(self._client.nthreads().values()))
+
+    def _stop(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+    def describe(self) -> str:
+        where = self.address or "local cluster on 127.0.0.1"
+        return f"dask ({where}, {self.workers} worker thread{'s' if self.workers != 1 else ''})"
+
+    def evaluate(self, function: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        from distributed import as_completed
+
+        if self._client is None:
+            raise RuntimeError("enter the evaluator first: `with DaskEvaluator(...) as evaluator:`")
+        # pure=False: never let Dask reuse a cached result under a content key; every item runs once.
+        futures = self._client.map(function, list(items), pure=False)
+        index = {future.key: i for i, future in enumerate(futures)}
+        try:
+            for future, result in as_completed(futures, with_results=True):
+                yield index[future.key], result
+        finally:
+            self._client.cancel(futures)
+
+
+def make_evaluator(workers: int | None = None, scheduler: str | None = None, dask: bool = False) -> Evaluator:
+    """The evaluator the command-line options ask for (validated; nothing is started until it is entered)."""
+    if workers is not None and workers < 1:
+        raise ConfigError("--workers", f"must be an integer of at least 1; got {workers}")
+    if scheduler is not None:
+        if dask:
+            raise ConfigError("--scheduler", "use either --scheduler ADDRESS or --dask, not both")
+        if workers is not None:
+            raise ConfigError("--workers", "not used with --scheduler: the cluster's workers run the sweep")
+        if not scheduler.strip() or " " in scheduler:
+            raise ConfigError("--scheduler", f"expected an address such as tcp://host:8786; got {scheduler!r}")
+        return DaskEvaluator(address=scheduler)
+    if dask:
+        return DaskEvaluator(workers=workers)
+    workers = workers or default_workers()
+    return SequentialEvaluator() if workers == 1 else ProcessPoolEvaluator(workers)

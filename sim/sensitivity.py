@@ -1,0 +1,434 @@
+"""Global sensitivity analysis of the choice of relationship level (issue 6), with SALib.
+
+A sensitivity spec is a sweep spec (docs/SWEEPS.md) whose factors are ranges, plus a ``[sensitivity]`` table
+naming the methods. For each method (Morris screening, Sobol indices) the sweep machinery runs the method's
+design (resumable, on any evaluator) into ``OUT/runs-<method>/``; the analysis then reads the rows, averages
+each design point over its replications and computes, for every response:
+
+- ``advantage.<level>``: discounted profit of the level minus that of the baseline level (Basic);
+- ``lead``: the winning level's profit minus the runner-up's (how decisive the choice is);
+- ``winner``: which level wins, as its index 0 (basic) … 4 (partnership), an ordinal of relationship intensity.
+
+The indices go to ``morris.csv`` and ``sobol.csv``, the figures to ``morris.png`` and ``sobol.png``, a short
+``REPORT.md`` and a copy of the spec beside them. SALib and matplotlib are imported only when used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.config import ConfigError
+from sim.evaluators import Evaluator, make_evaluator
+from sim.levels import LEVEL_NAMES
+from sim.sweep import SweepSpec, add_execution_options, design, parse_spec, run_sweep
+
+METHODS = ("morris", "sobol")
+SECTION_KEYS = ("out", "methods", "morris_samples", "sobol_samples", "confidence", "resamples")
+
+
+@dataclass(frozen=True)
+class SensitivitySpec:
+    """One sweep spec per method, and where and how to analyse them."""
+
+    sweeps: Mapping[str, SweepSpec]
+    out: str
+    confidence: float = 0.95
+    resamples: int = 1000
+    source: str | None = None
+    source_text: str | None = None
+
+
+def parse_sensitivity(
+    data: Mapping[str, Any], base_dir: Path | str = ".", source: str | None = None
+) -> SensitivitySpec:
+    """A validated :class:`SensitivitySpec`; errors name their key (``sensitivity.methods``, ``vary.x.low``)."""
+    data = dict(data)
+    section = data.pop("sensitivity", None)
+    if not isinstance(section, Mapping):
+        raise ConfigError("sensitivity", "missing table [sensitivity] (methods, samples, out)")
+    unknown = sorted(set(section) - set(SECTION_KEYS))
+    if unknown:
+        raise ConfigError(f"sensitivity.{unknown[0]}", f"unknown key; allowed: {', '.join(SECTION_KEYS)}")
+    methods = section.get("methods", list(METHODS))
+    if not isinstance(methods, list) or not methods:
+        raise ConfigError("sensitivity.methods", f"must be a non-empty list of {', '.join(METHODS)}; got {methods!r}")
+    for i, method in enumerate(methods):
+        if method not in METHODS:
+            raise ConfigError(f"sensitivity.methods[{i}]", f"must be one of {', '.join(METHODS)}; got {method!r}")
+    out = section.get("out")
+    if not isinstance(out, str) or not out:
+        raise ConfigError("sensitivity.out", f"must be a folder name; got {out!r}")
+    confidence = section.get("confidence", 0.95)
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+        raise ConfigError("sensitivity.confidence", f"must be a number between 0 and 1; got {confidence!r}")
+    resamples = section.get("resamples", 1000)
+    if isinstance(resamples, bool) or not isinstance(resamples, int) or not 10 <= resamples <= 100_000:
+        raise ConfigError("sensitivity.resamples", f"must be an integer from 10 to 100,000; got {resamples!r}")
+    sweep_table = dict(data.get("sweep", {})) if isinstance(data.get("sweep", {}), Mapping) else data.get("sweep")
+    if not isinstance(sweep_table, dict):
+        raise ConfigError("sweep", f"must be a table; got {sweep_table!r}")
+    for key in ("design", "samples", "out"):
+        if key in sweep_table:
+            raise ConfigError(f"sweep.{key}", "set by [sensitivity] (methods, <method>_samples, out); remove it")
+    compare = data.get("compare")
+    if not isinstance(compare, Mapping) or "levels" not in compare:
+        raise ConfigError("compare", "a sensitivity spec compares levels: add [compare] levels = [...]")
+    sweeps = {}
+    for method in methods:
+        key = f"{method}_samples"
+        if key not in section:
+            raise ConfigError(f"sensitivity.{key}", f"missing: the number of samples of the {method} design")
+        table = {**sweep_table, "design": method, "samples": section[key], "out": f"{out}/runs-{method}"}
+        try:
+            spec = parse_spec({**data, "sweep": table}, base_dir=base_dir, source=source)
+        except ConfigError as error:
+            if error.field == "sweep.samples":
+                raise ConfigError(f"sensitivity.{key}", str(error).split(": ", 1)[1]) from None
+            raise
+        for factor in spec.factors:
+            if factor.discrete:
+                raise ConfigError(f"vary.{factor.name}", "sensitivity needs ranges {low, high}, not lists")
+        sweeps[method] = replace(spec, name=f"{spec.name}-{method}")
+    return SensitivitySpec(sweeps, out, float(confidence), resamples, source)
+
+
+def load_sensitivity(path: str | Path) -> SensitivitySpec:
+    path = Path(path)
+    try:
+        text = path.read_text()
+        data = tomllib.loads(text)
+    except OSError as error:
+        raise ConfigError("SPEC", f"cannot read {path}: {error.strerror or error}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError("SPEC", f"{path} is not valid TOML: {error}") from None
+    spec = parse_sensitivity(data, base_dir=path.parent, source=str(path))
+    sweeps = {method: replace(s, source_text=text) for method, s in spec.sweeps.items()}
+    return replace(spec, sweeps=sweeps, source_text=text)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Responses and indices
+# ----------------------------------------------------------------------------------------------------------------
+def responses(spec: SweepSpec, frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per scenario ("" without scenarios): one row per design point (in design order), one column per response,
+    each the mean over the point's replications (the winner: the level with the highest mean profit)."""
+    levels, metric, baseline = list(spec.compare_levels), spec.compare_metric, spec.baseline
+    columns = [f"{metric}.{level}" for level in levels]
+    means = frame.groupby("point", sort=True)[columns].mean()
+    points = len(design(spec)[1])
+    if len(means) != points * max(1, len(spec.scenarios)):
+        raise ValueError(f"incomplete sweep: {len(means)} design points with results, expected more")
+    values = means.to_numpy(float)
+    table = pd.DataFrame(index=means.index)
+    base = values[:, levels.index(baseline)]
+    for i, level in enumerate(levels):
+        if level != baseline:
+            table[f"advantage.{level}"] = values[:, i] - base
+    ordered = np.sort(values, axis=1)
+    table["lead"] = ordered[:, -1] - ordered[:, -2]
+    winner = np.argmax(values, axis=1)  # first maximum: ties go to the lower level
+    table["winner"] = [LEVEL_NAMES.index(levels[i]) for i in winner]
+    names = [name for name, _ in spec.scenarios] or [""]
+    return {name: table.iloc[s * points : (s + 1) * points].reset_index(drop=True) for s, name in enumerate(names)}
+
+
+def morris_indices(
+    problem: Mapping[str, Any],
+    x: np.ndarray,
+    table: pd.DataFrame,
+    num_levels: int = 4,
+    confidence: float = 0.95,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Morris elementary-effect statistics of every response column: mu, mu* (mean |EE|), sigma, mu* CI."""
+    from SALib.analyze import morris
+
+    records = []
+    for response in table.columns:
+        y = table[response].to_numpy(float)
+        result = morris.analyze(
+            dict(problem), x, y, num_resamples=resamples, conf_level=confidence, num_levels=num_levels, seed=seed
+        )
+        for i, factor in enumerate(problem["names"]):
+            records.append(
+                {
+                    "response": response,
+                    "factor": factor,
+                    "mu": float(result["mu"][i]),
+                    "mu_star": float(result["mu_star"][i]),
+                    "sigma": float(result["sigma"][i]),
+                    "mu_star_conf": float(result["mu_star_conf"][i]),
+                }
+            )
+    frame = pd.DataFrame(records)
+    top = frame.groupby("response")["mu_star"].transform("max")
+    frame["mu_star_relative"] = np.where(top > 0, frame["mu_star"] / top.where(top > 0, 1.0), 0.0)
+    return frame
+
+
+def sobol_indices(
+    problem: Mapping[str, Any], table: pd.DataFrame, confidence: float = 0.95, resamples: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """First-order (S1) and total (ST) Sobol indices of every response column, with bootstrap CIs.
+
+    A response that never varies has no variance to apportion: its indices are NaN.
+    """
+    from SALib.analyze import sobol
+
+    records = []
+    for response in table.columns:
+        y = table[response].to_numpy(float)
+        if np.ptp(y) == 0:
+            result = {key: np.full(len(problem["names"]), np.nan) for key in ("S1", "S1_conf", "ST", "ST_conf")}
+        else:
+            result = sobol.analyze(
+                dict(problem), y, calc_second_order=False, num_resamples=resamples, conf_level=confidence, seed=seed
+            )
+        for i, factor in enumerate(problem["names"]):
+            records.append(
+                {
+                    "response": response,
+                    "factor": factor,
+                    **{key: float(result[key][i]) for key in ("S1", "S1_conf", "ST", "ST_conf")},
+                }
+            )
+    return pd.DataFrame(records)
+
+
+def analyse(spec: SweepSpec, frame: pd.DataFrame, confidence: float = 0.95, resamples: int = 1000) -> pd.DataFrame:
+    """The indices of a finished Morris or Sobol sweep, one row per (scenario, response, factor)."""
+    x, _ = design(spec)
+    problem = spec.problem()
+    parts = []
+    for scenario, table in responses(spec, frame).items():
+        if spec.design == "morris":
+            result = morris_indices(problem, x, table, spec.morris_levels, confidence, resamples, seed=spec.seed)
+        elif spec.design == "sobol":
+            result = sobol_indices(problem, table, confidence, resamples, seed=spec.seed)
+        else:
+            raise ConfigError("sweep.design", f"sensitivity needs morris or sobol; got {spec.design}")
+        parts.append(result.assign(scenario=scenario) if spec.scenarios else result)
+    return pd.concat(parts, ignore_index=True)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Figures and report
+# ----------------------------------------------------------------------------------------------------------------
+def _label(response: str) -> str:
+    if " · " in response:  # "market · response"
+        market, response = response.split(" · ", 1)
+        return f"{market}: {_label(response)}"
+    if response.startswith("advantage."):
+        return f"{response.split('.', 1)[1]} − basic"
+    return {"lead": "lead of the winner", "winner": "winning level (0–4)"}.get(response, response)
+
+
+def plot_morris(indices: pd.DataFrame, path: Path) -> None:
+    """Classic Morris chart per response: mu* (importance) against sigma (non-linearity, interactions)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    responses_ = list(dict.fromkeys(indices["response"]))
+    cols = 3
+    rows = math.ceil(len(responses_) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.9 * rows), squeeze=False)
+    factors = list(dict.fromkeys(indices["factor"]))
+    colours = plt.get_cmap("tab10")(np.arange(len(factors)) % 10)
+    for ax, response in zip(axes.ravel(), responses_, strict=False):
+        part = indices[indices["response"] == response].set_index("factor").reindex(factors)
+        scale = 1e6 if response != "winner" else 1.0
+        for j, factor in enumerate(factors):
+            mu_star, sigma = part.loc[factor, "mu_star"] / scale, part.loc[factor, "sigma"] / scale
+            ax.scatter(mu_star, sigma, color=colours[j], s=28, zorder=3)
+            ax.annotate(
+                factor.replace("log10_", ""), (mu_star, sigma), fontsize=7, xytext=(3, 2), textcoords="offset points"
+            )
+        top = max(float(part["mu_star"].max() / scale), 1e-12)
+        ax.plot([0, top], [0, top], color="0.8", lw=0.8, zorder=1)  # sigma = mu*: strongly non-linear above it
+        ax.set_title(_label(response), fontsize=10)
+        ax.set_xlabel("μ* (mean |elementary effect|)" + (", $M" if scale != 1 else ", levels"), fontsize=8)
+        ax.set_ylabel("σ" + (", $M" if scale != 1 else ""), fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[len(responses_) :]:
+        ax.axis("off")
+    fig.suptitle("Morris screening: which inputs move the choice of relationship level", fontsize=12)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_sobol(indices: pd.DataFrame, path: Path) -> None:
+    """Heatmap of total Sobol indices (ST), first-order indices (S1) in brackets."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    responses_ = list(dict.fromkeys(indices["response"]))
+    factors = list(dict.fromkeys(indices["factor"]))
+    st = indices.pivot(index="response", columns="factor", values="ST").reindex(index=responses_, columns=factors)
+    s1 = indices.pivot(index="response", columns="factor", values="S1").reindex(index=responses_, columns=factors)
+    fig, ax = plt.subplots(figsize=(1.25 * len(factors) + 2.5, 0.62 * len(responses_) + 1.8))
+    image = ax.imshow(st.clip(0, 1).to_numpy(float), cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    for i in range(len(responses_)):
+        for j in range(len(factors)):
+            total, first = st.iloc[i, j], s1.iloc[i, j]
+            if np.isnan(total):
+                continue
+            colour = "white" if total > 0.6 else "black"
+            ax.text(j, i, f"{total:.2f}\n({first:.2f})", ha="center", va="center", fontsize=7, color=colour)
+    ax.set_xticks(
+        range(len(factors)), [f.replace("log10_", "log ") for f in factors], rotation=30, ha="right", fontsize=8
+    )
+    ax.set_yticks(range(len(responses_)), [_label(r) for r in responses_], fontsize=8)
+    fig.colorbar(image, ax=ax, label="total index ST", shrink=0.8)
+    ax.set_title("Sobol indices: total ST (first-order S1)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _ranking(indices: pd.DataFrame, value: str, top: int = 3) -> dict[str, str]:
+    """The ``top`` factors of each response (per market when the spec has scenarios), as text."""
+    keys = ["scenario", "response"] if "scenario" in indices else ["response"]
+    lines = {}
+    for key, part in indices.groupby(keys, sort=False):
+        label = (
+            " · ".join(key) if isinstance(key, tuple) and len(key) > 1 else key[0] if isinstance(key, tuple) else key
+        )
+        part = part.sort_values(value, ascending=False).head(top)
+        lines[label] = ", ".join(
+            f"{row.factor.replace('log10_', 'log ')} {getattr(row, value):.2f}" for row in part.itertuples()
+        )
+    return lines
+
+
+def write_report(
+    out: Path, spec: SensitivitySpec, results: Mapping[str, pd.DataFrame], timings: Mapping[str, float]
+) -> Path:
+    sweeps = spec.sweeps
+    first = next(iter(sweeps.values()))
+    lines = [
+        "# Sensitivity of the choice of relationship level",
+        "",
+        f"Generated by `relsim sensitivity {spec.source}`; the spec is copied to `spec.toml`. Rows of every run are "
+        "in `runs-<method>/runs.parquet` (with `manifest.json`: the resolved spec and its hash).",
+        "",
+        "Responses (per design point, mean over replications): `advantage.<level>` = discounted profit of the level "
+        f"minus {first.baseline}'s; `lead` = best minus second best; `winner` = index of the winning level "
+        "(0 basic … 4 partnership).",
+        "",
+        "Factors: "
+        + ", ".join(
+            f"`{f.name}` {f.low:g}–{f.high:g}{' (log scale)' if f.scale == 'log' else ''}" for f in first.factors
+        )
+        + ".",
+        "",
+    ]
+    for method, frame in results.items():
+        s = sweeps[method]
+        lines += [
+            f"## {method.capitalize()}",
+            "",
+            f"{s.samples} {'trajectories' if method == 'morris' else 'base samples'}, {s.replications} "
+            f"replication(s), common random numbers: {s.common_random_numbers}; {timings.get(method, math.nan):.0f} s.",
+            "",
+            "| response | top factors |",
+            "|---|---|",
+        ]
+        ranking = _ranking(frame, "mu_star_relative" if method == "morris" else "ST")
+        lines += [f"| {_label(r)} | {text} |" for r, text in ranking.items()]
+        lines += ["", f"![{method}]({method}.png)", ""]
+    path = out / "REPORT.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def run_sensitivity(
+    spec: SensitivitySpec, out: Path | str | None = None, evaluator: Evaluator | None = None, progress: bool = False
+) -> dict[str, pd.DataFrame]:
+    """Run (or resume) every method's sweep, then analyse and write indices, figures and report into ``out``."""
+    out = Path(out or spec.out)
+    results, timings = {}, {}
+    evaluator = evaluator or make_evaluator()
+    with evaluator:  # one pool or cluster for every method's sweep
+        for method, sweep_spec in spec.sweeps.items():
+            result = run_sweep(sweep_spec, out / f"runs-{method}", evaluator, progress=progress)
+            timings[method] = result.seconds  # of the session that finished the sweep (0 if unknown)
+            results[method] = analyse(sweep_spec, result.frame, spec.confidence, spec.resamples)
+    for method, frame in results.items():
+        frame.to_csv(out / f"{method}.csv", index=False, float_format="%.6g")
+        plotter = plot_morris if method == "morris" else plot_sobol
+        for scenario, part in frame.groupby("scenario") if "scenario" in frame else [("", frame)]:
+            name = f"{method}_{scenario}.png" if scenario else f"{method}.png"
+            plotter(part, out / name)
+    if spec.source and Path(spec.source).is_file():
+        shutil.copyfile(spec.source, out / "spec.toml")
+    (out / "timings.json").write_text(json.dumps({k: round(v, 1) for k, v in timings.items()}, indent=2) + "\n")
+    write_report(out, spec, results, timings)
+    return results
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Command line
+# ----------------------------------------------------------------------------------------------------------------
+def add_sensitivity_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``relsim sensitivity`` to the CLI's subparsers."""
+    parser = subparsers.add_parser(
+        "sensitivity",
+        help="Morris and Sobol sensitivity of the winning relationship level (SALib)",
+        description="Run the Morris and/or Sobol designs of a sensitivity spec (resumable sweeps) and write the "
+        "indices (CSV), figures (PNG) and REPORT.md.",
+    )
+    parser.add_argument("spec", metavar="SPEC.toml", help="sensitivity spec, e.g. experiments/sweeps/sensitivity.toml")
+    parser.add_argument("--out", metavar="DIR", help="output folder (default: the spec's sensitivity.out)")
+    add_execution_options(parser)
+    return parser
+
+
+def run_sensitivity_command(args: argparse.Namespace) -> int:
+    evaluator = make_evaluator(args.workers, args.scheduler, args.dask)
+    spec = load_sensitivity(args.spec)
+    out = Path(args.out or spec.out)
+    results = run_sensitivity(spec, out, evaluator, progress=True)
+    for method, frame in results.items():
+        value = "mu_star_relative" if method == "morris" else "ST"
+        print(f"relsim sensitivity: {method} (top factors by {value})")
+        for response, text in _ranking(frame, value).items():
+            print(f"  {_label(response):28s} {text}")
+    print(f"  report: {out / 'REPORT.md'}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sim.sensitivity")
+    commands = parser.add_subparsers(dest="command")
+    add_sensitivity_parser(commands)
+    args = parser.parse_args(["sensitivity", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return run_sensitivity_command(args)
+    except ConfigError as error:
+        sys.stderr.write(f"relsim: error: {error}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    from sim.sensitivity import main as _main
+
+    sys.exit(_main())
