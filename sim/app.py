@@ -326,15 +326,9 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m sim.app [--host H] [--port P]``: the same as ``relsim app``."""
-    parser = argparse.ArgumentParser(prog="python -m sim.app")
-    commands = parser.add_subparsers(dest="command", required=True)
-    add_app_parser(commands)
-    args = parser.parse_args(["app", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return run_app_command(args)
-    except ConfigError as error:
-        sys.stderr.write(f"relsim: error: {error}\n")
-        return 2
+    from sim.cli import standalone  # imported here: sim.cli imports this module
+
+    return standalone("app", add_app_parser, run_app_command, argv)
 
 
 if __name__ == "__main__":

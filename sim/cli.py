@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sim import __version__
@@ -193,6 +193,23 @@ def _progress(message: str) -> None:
     if sys.stderr.isatty():
         sys.stderr.write(f"\r\033[K{message}")
         sys.stderr.flush()
+
+
+def standalone(
+    command: str,
+    add_parser: Callable[[Any], argparse.ArgumentParser],
+    handler: Callable[[argparse.Namespace], int],
+    argv: Sequence[str] | None = None,
+) -> int:
+    """``python -m sim.<module> ...``: one subcommand on its own, with the CLI's handling of bad input."""
+    parser = _Parser(prog=f"python -m sim.{command}")
+    add_parser(parser.add_subparsers(dest="command", required=True, parser_class=_Parser))
+    args = parser.parse_args([command, *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return handler(args)
+    except ConfigError as error:
+        sys.stderr.write(f"relsim: error: {error}\n")
+        return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -441,15 +441,9 @@ def run_figures_command(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m sim.figures [--out DIR] [--seed N]``: the same as ``relsim figures``."""
-    parser = argparse.ArgumentParser(prog="python -m sim.figures")
-    commands = parser.add_subparsers(dest="command", required=True)
-    add_figures_parser(commands)
-    args = parser.parse_args(["figures", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return run_figures_command(args)
-    except ConfigError as error:
-        sys.stderr.write(f"relsim: error: {error}\n")
-        return 2
+    from sim.cli import standalone  # imported here: sim.cli imports this module
+
+    return standalone("figures", add_figures_parser, run_figures_command, argv)
 
 
 if __name__ == "__main__":

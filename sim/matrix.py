@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim import checks
 from sim.config import FIELDS, ConfigError, from_mapping, load
 from sim.levels import LEVEL_NAMES, level_index
 from sim.model import RelationshipModel
@@ -163,62 +164,15 @@ def replication_seed(base_seed: int, replication: int) -> int:
     return int(state >> np.uint64(1))  # the model accepts seeds up to 2**63 - 1
 
 
-def _fail(key: str, message: str) -> ConfigError:
-    return ConfigError(key, message)
-
-
-def _integer(key: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _fail(key, f"must be an integer from {low:,} to {high:,}; got {value!r}")
-    return value
-
-
-def _number(key: str, value: Any, low: float, high: float, *, above_low: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (low < value if above_low else low <= value) and value <= high
-    if not ok:
-        bound = "above" if above_low else "from"
-        raise _fail(
-            key, f"must be a number {bound} {low:g} {'and at most' if above_low else 'to'} {high:g}; got {value!r}"
-        )
-    return float(value)
-
-
-def _level(key: str, value: Any) -> str:
-    if value not in LEVEL_NAMES:
-        raise _fail(key, f"must be one of {', '.join(LEVEL_NAMES)}; got {value!r}")
-    return value
-
-
-def _text(key: str, value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise _fail(key, f"must be a non-empty string; got {value!r}")
-    return value
-
-
-def _table(key: str, value: Any) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise _fail(key, f"must be a table; got {value!r}")
-    return value
-
-
-def _no_unknown(prefix: str, table: Mapping[str, Any], allowed: Sequence[str]) -> None:
-    unknown = sorted(set(table) - set(allowed))
-    if unknown:
-        raise _fail(f"{prefix}{unknown[0]}", f"unknown key; allowed: {', '.join(allowed)}")
-
-
-def _message(error: ConfigError) -> str:
-    return str(error).split(": ", 1)[1] if ": " in str(error) else str(error)
-
-
 def _model_fields(prefix: str, table: Mapping[str, Any]) -> dict[str, Any]:
     """Model fields of a section, each a known field the experiment does not set itself."""
     for key in table:
         if key not in FIELDS:
-            raise _fail(f"{prefix}.{key}", "unknown field; see `relsim fields` for the allowed names")
+            raise checks.fail(f"{prefix}.{key}", "unknown field; see `relsim fields` for the allowed names")
         if key in DESIGN_FIELDS:
-            raise _fail(f"{prefix}.{key}", "set by the experiment (per cell or in [experiment]); not allowed here")
+            raise checks.fail(
+                f"{prefix}.{key}", "set by the experiment (per cell or in [experiment]); not allowed here"
+            )
     return dict(table)
 
 
@@ -232,64 +186,72 @@ def _base_market(base_config: Path | None) -> dict[str, Any]:
         values = from_mapping({}).as_dict()
     else:
         if not base_config.is_file():
-            raise _fail(
+            raise checks.fail(
                 "experiment.base_config",
                 f"file not found: {base_config} (produce it first, or remove the key to use the model defaults)",
             )
         try:
             values = load(base_config).as_dict()
         except ConfigError as error:
-            raise _fail("experiment.base_config", f"{base_config}: {error}") from None
+            raise checks.fail("experiment.base_config", f"{base_config}: {error}") from None
     return {name: value for name, value in values.items() if name not in DESIGN_FIELDS}
 
 
 def parse_spec(data: Mapping[str, Any], base_dir: Path | str = ".", source: str | None = None) -> MatrixSpec:
     """A validated :class:`MatrixSpec` from the TOML's data; every error names its key (``cells.x.margin``)."""
     base_dir = Path(base_dir)
-    _no_unknown("", data, ("experiment", "quick", "market", "technology_heavy", "tiered", "cells"))
+    checks.no_unknown("", data, ("experiment", "quick", "market", "technology_heavy", "tiered", "cells"))
 
-    experiment = _table("experiment", data.get("experiment", {}))
-    _no_unknown(
+    experiment = checks.table("experiment", data.get("experiment", {}))
+    checks.no_unknown(
         "experiment.",
         experiment,
         ("replications", "years", "base_seed", "metric", "confidence", "bootstrap", "bootstrap_seed", "base_config"),
     )
     settings: dict[str, Any] = {
-        "replications": _integer("experiment.replications", experiment.get("replications", 30), 1, 100_000),
-        "years": _integer("experiment.years", experiment.get("years", 10), 1, 100),
-        "base_seed": _integer("experiment.base_seed", experiment.get("base_seed", 0), 0, 2**63 - 1),
-        "confidence": _number("experiment.confidence", experiment.get("confidence", 0.95), 0.0, 1.0, above_low=True),
-        "bootstrap": _integer("experiment.bootstrap", experiment.get("bootstrap", 2000), 0, 1_000_000),
-        "bootstrap_seed": _integer("experiment.bootstrap_seed", experiment.get("bootstrap_seed", 1), 0, 2**63 - 1),
+        "replications": checks.integer("experiment.replications", experiment.get("replications", 30), 1, 100_000),
+        "years": checks.integer("experiment.years", experiment.get("years", 10), 1, 100),
+        "base_seed": checks.integer("experiment.base_seed", experiment.get("base_seed", 0), 0, 2**63 - 1),
+        "confidence": checks.number(
+            "experiment.confidence", experiment.get("confidence", 0.95), 0.0, 1.0, above_low=True
+        ),
+        "bootstrap": checks.integer("experiment.bootstrap", experiment.get("bootstrap", 2000), 0, 1_000_000),
+        "bootstrap_seed": checks.integer(
+            "experiment.bootstrap_seed", experiment.get("bootstrap_seed", 1), 0, 2**63 - 1
+        ),
     }
     if settings["confidence"] >= 1.0:
-        raise _fail("experiment.confidence", f"must be below 1; got {settings['confidence']!r}")
+        raise checks.fail("experiment.confidence", f"must be below 1; got {settings['confidence']!r}")
     metric = experiment.get("metric", "discounted_profit")
     if metric not in METRIC_CHOICES:
-        raise _fail("experiment.metric", f"must be one of {', '.join(METRIC_CHOICES)}; got {metric!r}")
+        raise checks.fail("experiment.metric", f"must be one of {', '.join(METRIC_CHOICES)}; got {metric!r}")
 
     base_config = None
     if "base_config" in experiment:
-        base_config = base_dir / _text("experiment.base_config", experiment["base_config"])
+        base_config = base_dir / checks.text("experiment.base_config", experiment["base_config"])
     market = _base_market(base_config)
-    overrides = _model_fields("market", _table("market", data.get("market", {})))
+    overrides = _model_fields("market", checks.table("market", data.get("market", {})))
     try:
         market = {k: v for k, v in from_mapping({**market, **overrides}).as_dict().items() if k not in DESIGN_FIELDS}
     except ConfigError as error:
-        raise _fail(f"market.{error.field}", _message(error)) from None
+        raise checks.fail(f"market.{error.field}", checks.message(error)) from None
 
-    quick = _table("quick", data.get("quick", {}))
-    _no_unknown("quick.", quick, ("replications", "years", "sample_customers"))
+    quick = checks.table("quick", data.get("quick", {}))
+    checks.no_unknown("quick.", quick, ("replications", "years", "sample_customers"))
     quick_settings = {
-        "replications": _integer("quick.replications", quick.get("replications", 4), 1, 100_000),
-        "years": _integer("quick.years", quick.get("years", 5), 1, 100),
-        "sample_customers": _integer("quick.sample_customers", quick.get("sample_customers", 2000), 1, 10_000_000),
+        "replications": checks.integer("quick.replications", quick.get("replications", 4), 1, 100_000),
+        "years": checks.integer("quick.years", quick.get("years", 5), 1, 100),
+        "sample_customers": checks.integer(
+            "quick.sample_customers", quick.get("sample_customers", 2000), 1, 10_000_000
+        ),
     }
 
-    tech = _table("technology_heavy", data.get("technology_heavy", {}))
-    minimum_level = _level("technology_heavy.minimum_level", tech.get("minimum_level", "accountable"))
+    tech = checks.table("technology_heavy", data.get("technology_heavy", {}))
+    minimum_level = checks.level("technology_heavy.minimum_level", tech.get("minimum_level", "accountable"))
     if level_index(minimum_level) == 0:
-        raise _fail("technology_heavy.minimum_level", "must be above basic (the claim compares it with lower levels)")
+        raise checks.fail(
+            "technology_heavy.minimum_level", "must be above basic (the claim compares it with lower levels)"
+        )
     tech_values: dict[str, Any] = {}
     tech_words: list[str] = []
     for key, value in tech.items():
@@ -300,8 +262,8 @@ def parse_spec(data: Mapping[str, Any], base_dir: Path | str = ".", source: str 
         _model_fields("technology_heavy", {name: value})
         if is_factor:
             if "choices" in FIELDS[name].metadata:
-                raise _fail(f"technology_heavy.{key}", f"{name} is not a number and cannot be multiplied")
-            factor = _number(f"technology_heavy.{key}", value, 0.0, 1e6)
+                raise checks.fail(f"technology_heavy.{key}", f"{name} is not a number and cannot be multiplied")
+            factor = checks.number(f"technology_heavy.{key}", value, 0.0, 1e6)
             tech_values[name] = float(f"{market[name] * factor:.12g}")  # 0.3 × 3 = 0.9, not 0.8999…
             tech_words.append(f"{name} ×{factor:g} ({market[name]:g} → {tech_values[name]:g})")
         else:
@@ -311,22 +273,22 @@ def parse_spec(data: Mapping[str, Any], base_dir: Path | str = ".", source: str 
         from_mapping({**market, **tech_values})
     except ConfigError as error:
         suffix = "_factor" if f"{error.field}_factor" in tech else ""
-        raise _fail(f"technology_heavy.{error.field}{suffix}", _message(error)) from None
+        raise checks.fail(f"technology_heavy.{error.field}{suffix}", checks.message(error)) from None
 
-    tiered = _table("tiered", data.get("tiered", {}))
-    _no_unknown("tiered.", tiered, ("top_share",))
-    tier_share = _number("tiered.top_share", tiered.get("top_share", 0.2), 0.0, 1.0, above_low=True)
+    tiered = checks.table("tiered", data.get("tiered", {}))
+    checks.no_unknown("tiered.", tiered, ("top_share",))
+    tier_share = checks.number("tiered.top_share", tiered.get("top_share", 0.2), 0.0, 1.0, above_low=True)
     if tier_share >= 1.0:
-        raise _fail("tiered.top_share", f"must be below 1; got {tier_share!r}")
+        raise checks.fail("tiered.top_share", f"must be below 1; got {tier_share!r}")
 
-    cells_table = _table("cells", data.get("cells", {}))
+    cells_table = checks.table("cells", data.get("cells", {}))
     if not cells_table:
-        raise _fail("cells", "at least one cell is needed")
-    cells = tuple(_parse_cell(name, _table(f"cells.{name}", table)) for name, table in cells_table.items())
+        raise checks.fail("cells", "at least one cell is needed")
+    cells = tuple(_parse_cell(name, checks.table(f"cells.{name}", table)) for name, table in cells_table.items())
     seen: dict[tuple[str, str], str] = {}
     for cell in cells:
         if (cell.row, cell.column) in seen:
-            raise _fail(
+            raise checks.fail(
                 f"cells.{cell.name}.column",
                 f"row {cell.row!r} × column {cell.column!r} is already cell {seen[cell.row, cell.column]!r}",
             )
@@ -363,31 +325,31 @@ def _parse_cell(name: str, table: Mapping[str, Any]) -> Cell:
         "recommended",
         "also_acceptable",
     )
-    _no_unknown(prefix, table, allowed)
+    checks.no_unknown(prefix, table, allowed)
     for key in ("row", "column", "customers", "revenue_per_customer", "margin", "recommended"):
         if key not in table:
-            raise _fail(prefix + key, "missing")
-    customers = _integer(prefix + "customers", table["customers"], 1, 10**12)
+            raise checks.fail(prefix + key, "missing")
+    customers = checks.integer(prefix + "customers", table["customers"], 1, 10**12)
     sample = table.get("sample_customers", customers)
     sample_cap = int(FIELDS["n_customers"].metadata["high"])
     if "sample_customers" not in table and customers > sample_cap:
-        raise _fail(prefix + "customers", f"above {sample_cap:,}: set sample_customers to simulate a sample")
-    sample = _integer(prefix + "sample_customers", sample, 1, min(customers, sample_cap))
+        raise checks.fail(prefix + "customers", f"above {sample_cap:,}: set sample_customers to simulate a sample")
+    sample = checks.integer(prefix + "sample_customers", sample, 1, min(customers, sample_cap))
     also = table.get("also_acceptable", [])
     if not isinstance(also, list):
-        raise _fail(prefix + "also_acceptable", f"must be a list of level names; got {also!r}")
+        raise checks.fail(prefix + "also_acceptable", f"must be a list of level names; got {also!r}")
     return Cell(
         name=name,
-        row=_text(prefix + "row", table["row"]),
-        column=_text(prefix + "column", table["column"]),
+        row=checks.text(prefix + "row", table["row"]),
+        column=checks.text(prefix + "column", table["column"]),
         customers=customers,
-        revenue_per_customer=_number(
+        revenue_per_customer=checks.number(
             prefix + "revenue_per_customer", table["revenue_per_customer"], 0.0, 1e12, above_low=True
         ),
-        margin=_number(prefix + "margin", table["margin"], 0.0, 1.0),
-        recommended=_level(prefix + "recommended", table["recommended"]),
+        margin=checks.number(prefix + "margin", table["margin"], 0.0, 1.0),
+        recommended=checks.level(prefix + "recommended", table["recommended"]),
         sample_customers=sample,
-        also_acceptable=tuple(_level(f"{prefix}also_acceptable[{i}]", level) for i, level in enumerate(also)),
+        also_acceptable=tuple(checks.level(f"{prefix}also_acceptable[{i}]", level) for i, level in enumerate(also)),
     )
 
 
@@ -400,7 +362,7 @@ def _check_runs(spec: MatrixSpec) -> None:
                 try:
                     run_config(spec, cell, level, seed, tier_level=tier_level, scenario=scenario)
                 except ConfigError as error:
-                    raise _fail(_blame(error.field, cell), _message(error)) from None
+                    raise checks.fail(_blame(error.field, cell), checks.message(error)) from None
 
 
 def _blame(model_field: str, cell: Cell) -> str:
@@ -420,11 +382,11 @@ def load_spec(path: str | Path) -> MatrixSpec:
     try:
         raw = path.read_bytes()
     except OSError as error:
-        raise _fail("--spec", f"cannot read {path}: {error.strerror or error}") from None
+        raise checks.fail("--spec", f"cannot read {path}: {error.strerror or error}") from None
     try:
         data = tomllib.loads(raw.decode())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise _fail("--spec", f"{path} is not valid TOML: {error}") from None
+        raise checks.fail("--spec", f"{path} is not valid TOML: {error}") from None
     spec = parse_spec(data, base_dir=path.parent, source=str(path))
     return replace(spec, source_hash=hashlib.sha256(raw).hexdigest()[:16])
 

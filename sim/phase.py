@@ -431,15 +431,10 @@ def run_phase_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sim.phase")
-    commands = parser.add_subparsers(dest="command")
-    add_phase_parser(commands)
-    args = parser.parse_args(["phase", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return run_phase_command(args)
-    except ConfigError as error:
-        sys.stderr.write(f"relsim: error: {error}\n")
-        return 2
+    """``python -m sim.phase``: the same as ``relsim phase``."""
+    from sim.cli import standalone  # imported here: sim.cli imports this module
+
+    return standalone("phase", add_phase_parser, run_phase_command, argv)
 
 
 if __name__ == "__main__":

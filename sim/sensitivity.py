@@ -417,15 +417,10 @@ def run_sensitivity_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sim.sensitivity")
-    commands = parser.add_subparsers(dest="command")
-    add_sensitivity_parser(commands)
-    args = parser.parse_args(["sensitivity", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return run_sensitivity_command(args)
-    except ConfigError as error:
-        sys.stderr.write(f"relsim: error: {error}\n")
-        return 2
+    """``python -m sim.sensitivity``: the same as ``relsim sensitivity``."""
+    from sim.cli import standalone  # imported here: sim.cli imports this module
+
+    return standalone("sensitivity", add_sensitivity_parser, run_sensitivity_command, argv)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from sim import __version__
+from sim import __version__, checks
 from sim.config import FIELDS, ConfigError, from_mapping, load
 from sim.evaluators import Evaluator, make_evaluator
 from sim.levels import LEVEL_NAMES
@@ -247,49 +247,14 @@ SWEEP_KEYS = (
 )
 
 
-def _fail(key: str, message: str) -> ConfigError:
-    return ConfigError(key, message)
-
-
-def _message(error: ConfigError) -> str:
-    text = str(error)
-    return text.split(": ", 1)[1] if ": " in text else text
-
-
-def _integer(key: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _fail(key, f"must be an integer from {low:,} to {high:,}; got {value!r}")
-    return value
-
-
-def _number(key: str, value: Any, low: float = -math.inf, high: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _fail(key, f"must be a finite number; got {value!r}")
-    if not low <= value <= high:
-        raise _fail(key, f"must be a number from {low:g} to {high:g}; got {value!r}")
-    return float(value)
-
-
-def _table(key: str, value: Any) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise _fail(key, f"must be a table; got {value!r}")
-    return value
-
-
-def _no_unknown(prefix: str, table: Mapping[str, Any], allowed: Sequence[str]) -> None:
-    unknown = sorted(set(table) - set(allowed))
-    if unknown:
-        raise _fail(f"{prefix}{unknown[0]}", f"unknown key; allowed: {', '.join(allowed)}")
-
-
 def _check_field_name(key: str, name: str, *, allow_customers: bool = True) -> None:
     if name in SWEEP_FIELDS:
-        raise _fail(key, "set by the sweep for every run (from sweep.seed); not allowed here")
+        raise checks.fail(key, "set by the sweep for every run (from sweep.seed); not allowed here")
     if name == CUSTOMERS and allow_customers:
         return
     if name not in FIELDS:
         hint = " or customers" if allow_customers else ""
-        raise _fail(key, f"unknown field; see `relsim fields` for the allowed names{hint}")
+        raise checks.fail(key, f"unknown field; see `relsim fields` for the allowed names{hint}")
 
 
 def _parse_factor(name: str, raw: Any, design: str) -> Factor:
@@ -298,194 +263,200 @@ def _parse_factor(name: str, raw: Any, design: str) -> Factor:
     probe = Factor(name)
     if isinstance(raw, list):
         if not raw:
-            raise _fail(key, "empty list: give at least one value")
+            raise checks.fail(key, "empty list: give at least one value")
         # TOML writes 1 for 1.0: ints become floats for number fields; anything else is left to the model's checks
         values = tuple(
             float(v) if probe.kind == "number" and isinstance(v, int) and not isinstance(v, bool) else v for v in raw
         )
         for i, value in enumerate(values):
             if values.index(value) != i:
-                raise _fail(key, f"lists {value!r} twice")
+                raise checks.fail(key, f"lists {value!r} twice")
             if probe.kind != "choice" and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise _fail(f"{key}[{i}]", f"must be a number; got {value!r}")
+                raise checks.fail(f"{key}[{i}]", f"must be a number; got {value!r}")
         return Factor(name, values=values)
     if not isinstance(raw, Mapping):
-        raise _fail(key, f"give a list of values or a range {{low, high[, steps][, scale]}}; got {raw!r}")
-    _no_unknown(f"{key}.", raw, ("low", "high", "steps", "scale"))
+        raise checks.fail(key, f"give a list of values or a range {{low, high[, steps][, scale]}}; got {raw!r}")
+    checks.no_unknown(f"{key}.", raw, ("low", "high", "steps", "scale"))
     if probe.kind == "choice":
-        raise _fail(key, "a choice field takes a list of values, not a range")
+        raise checks.fail(key, "a choice field takes a list of values, not a range")
     for bound in ("low", "high"):
         if bound not in raw:
-            raise _fail(f"{key}.{bound}", "missing")
-    low, high = _number(f"{key}.low", raw["low"]), _number(f"{key}.high", raw["high"])
+            raise checks.fail(f"{key}.{bound}", "missing")
+    low, high = checks.number(f"{key}.low", raw["low"]), checks.number(f"{key}.high", raw["high"])
     scale = raw.get("scale", "linear")
     if scale not in ("linear", "log"):
-        raise _fail(f"{key}.scale", f"must be linear or log; got {scale!r}")
+        raise checks.fail(f"{key}.scale", f"must be linear or log; got {scale!r}")
     if scale == "log" and low <= 0:
-        raise _fail(f"{key}.low", f"a log scale needs a low above 0; got {low:g}")
+        raise checks.fail(f"{key}.low", f"a log scale needs a low above 0; got {low:g}")
     if design == "grid":
         if "steps" not in raw:
-            raise _fail(f"{key}.steps", "missing: a grid needs the number of values of each range")
-        steps = _integer(f"{key}.steps", raw["steps"], 1, 1_000_000)
+            raise checks.fail(f"{key}.steps", "missing: a grid needs the number of values of each range")
+        steps = checks.integer(f"{key}.steps", raw["steps"], 1, 1_000_000)
         if high < low or (steps > 1 and high == low):
-            raise _fail(key, f"empty range: low {low:g} to high {high:g} in {steps} steps")
+            raise checks.fail(key, f"empty range: low {low:g} to high {high:g} in {steps} steps")
         if scale == "log":
             grid = np.logspace(math.log10(low), math.log10(high), steps)
         else:
             grid = np.linspace(low, high, steps)
         return Factor(name, values=tuple(dict.fromkeys(probe.cast(v) for v in grid.tolist())), scale=scale)
     if "steps" in raw:
-        raise _fail(f"{key}.steps", f"only for design = grid; design {design} samples the range [low, high]")
+        raise checks.fail(f"{key}.steps", f"only for design = grid; design {design} samples the range [low, high]")
     if not low < high:
-        raise _fail(key, f"empty range: low {low:g} must be below high {high:g}")
+        raise checks.fail(key, f"empty range: low {low:g} must be below high {high:g}")
     return Factor(name, low=low, high=high, scale=scale)
 
 
 def parse_spec(data: Mapping[str, Any], base_dir: Path | str = ".", source: str | None = None) -> SweepSpec:
     """A validated :class:`SweepSpec` from a TOML document's data; every error names its key."""
     base_dir = Path(base_dir)
-    _no_unknown("", data, SECTIONS)
-    sweep = _table("sweep", data.get("sweep", {}))
-    _no_unknown("sweep.", sweep, SWEEP_KEYS)
+    checks.no_unknown("", data, SECTIONS)
+    sweep = checks.table("sweep", data.get("sweep", {}))
+    checks.no_unknown("sweep.", sweep, SWEEP_KEYS)
 
     design_name = sweep.get("design", "grid")
     if design_name not in DESIGNS:
-        raise _fail("sweep.design", f"must be one of {', '.join(DESIGNS)}; got {design_name!r}")
+        raise checks.fail("sweep.design", f"must be one of {', '.join(DESIGNS)}; got {design_name!r}")
     design = DESIGNS[design_name]
     settings: dict[str, Any] = {
         "design": design,
-        "replications": _integer("sweep.replications", sweep.get("replications", 1), 1, 1_000_000),
-        "seed": _integer("sweep.seed", sweep.get("seed", 0), 0, 2**63 - 1),
-        "chunk_size": _integer("sweep.chunk_size", sweep.get("chunk_size", 0), 0, 1_000_000),
-        "morris_levels": _integer("sweep.morris_levels", sweep.get("morris_levels", 4), 2, 1000),
+        "replications": checks.integer("sweep.replications", sweep.get("replications", 1), 1, 1_000_000),
+        "seed": checks.integer("sweep.seed", sweep.get("seed", 0), 0, 2**63 - 1),
+        "chunk_size": checks.integer("sweep.chunk_size", sweep.get("chunk_size", 0), 0, 1_000_000),
+        "morris_levels": checks.integer("sweep.morris_levels", sweep.get("morris_levels", 4), 2, 1000),
     }
     crn = sweep.get("common_random_numbers", False)
     if not isinstance(crn, bool):
-        raise _fail("sweep.common_random_numbers", f"must be true or false; got {crn!r}")
+        raise checks.fail("sweep.common_random_numbers", f"must be true or false; got {crn!r}")
     settings["common_random_numbers"] = crn
     for key in ("name", "out", "base_config"):
         if key in sweep and (not isinstance(sweep[key], str) or not sweep[key]):
-            raise _fail(f"sweep.{key}", f"must be a non-empty string; got {sweep[key]!r}")
+            raise checks.fail(f"sweep.{key}", f"must be a non-empty string; got {sweep[key]!r}")
     if design == "grid":
         if "samples" in sweep:
-            raise _fail("sweep.samples", "only for sampled designs (latin, sobol, morris); a grid lists its values")
+            raise checks.fail(
+                "sweep.samples", "only for sampled designs (latin, sobol, morris); a grid lists its values"
+            )
     else:
         if "samples" not in sweep:
-            raise _fail("sweep.samples", f"missing: design {design} needs the number of samples")
-        samples = _integer("sweep.samples", sweep["samples"], 2 if design == "morris" else 1, 10_000_000)
+            raise checks.fail("sweep.samples", f"missing: design {design} needs the number of samples")
+        samples = checks.integer("sweep.samples", sweep["samples"], 2 if design == "morris" else 1, 10_000_000)
         if design == "sobol" and samples & (samples - 1):
-            raise _fail("sweep.samples", f"must be a power of 2 for a Sobol sequence (e.g. 64, 128); got {samples}")
+            raise checks.fail(
+                "sweep.samples", f"must be a power of 2 for a Sobol sequence (e.g. 64, 128); got {samples}"
+            )
         settings["samples"] = samples
     if "total_revenue" in sweep:
-        settings["total_revenue"] = _number("sweep.total_revenue", sweep["total_revenue"], 1e-6, 1e15)
+        settings["total_revenue"] = checks.number("sweep.total_revenue", sweep["total_revenue"], 1e-6, 1e15)
     if "sample_customers" in sweep:
         high = int(FIELDS["n_customers"].metadata["high"])
-        settings["sample_customers"] = _integer("sweep.sample_customers", sweep["sample_customers"], 1, high)
+        settings["sample_customers"] = checks.integer("sweep.sample_customers", sweep["sample_customers"], 1, high)
 
     # The base: model defaults, a flat config file, then [fixed].
     base_config = None
     if "base_config" in sweep:
         base_config = base_dir / sweep["base_config"]
         if not base_config.is_file():
-            raise _fail("sweep.base_config", f"file not found: {base_config}")
+            raise checks.fail("sweep.base_config", f"file not found: {base_config}")
         try:
             base = load(base_config).as_dict()
         except ConfigError as error:
-            raise _fail("sweep.base_config", f"{base_config}: {error}") from None
+            raise checks.fail("sweep.base_config", f"{base_config}: {error}") from None
     else:
         base = from_mapping({}).as_dict()
-    fixed = dict(_table("fixed", data.get("fixed", {})))
+    fixed = dict(checks.table("fixed", data.get("fixed", {})))
     customers = None
     for name, value in fixed.items():
         _check_field_name(f"fixed.{name}", name)
         if isinstance(value, (Mapping, list)):
-            raise _fail(f"fixed.{name}", f"must be a single value (vary it in [vary]); got {value!r}")
+            raise checks.fail(f"fixed.{name}", f"must be a single value (vary it in [vary]); got {value!r}")
     if CUSTOMERS in fixed:
-        customers = _integer(f"fixed.{CUSTOMERS}", fixed.pop(CUSTOMERS), 1, 10**12)
+        customers = checks.integer(f"fixed.{CUSTOMERS}", fixed.pop(CUSTOMERS), 1, 10**12)
     try:
         base = from_mapping({**base, **fixed}).as_dict()
     except ConfigError as error:
-        raise _fail(f"fixed.{error.field}", _message(error)) from None
+        raise checks.fail(f"fixed.{error.field}", checks.message(error)) from None
 
-    vary = _table("vary", data.get("vary", {}))
+    vary = checks.table("vary", data.get("vary", {}))
     if not vary:
-        raise _fail("vary", "at least one factor is needed")
+        raise checks.fail("vary", "at least one factor is needed")
     factors = tuple(_parse_factor(name, raw, design) for name, raw in vary.items())
     names = [f.name for f in factors]
     for name in names:
         if name in fixed or (name == CUSTOMERS and customers is not None):
-            raise _fail(f"vary.{name}", "also set in [fixed]; give it in one place")
+            raise checks.fail(f"vary.{name}", "also set in [fixed]; give it in one place")
     if design == "morris" and len(factors) < 2:
-        raise _fail("vary", "Morris screening needs at least two factors")
+        raise checks.fail("vary", "Morris screening needs at least two factors")
 
     uses_customers = customers is not None or CUSTOMERS in names
     for key in ("total_revenue", "sample_customers"):
         if key in settings and not uses_customers:
-            raise _fail(f"sweep.{key}", "only with a `customers` factor or fixed value")
+            raise checks.fail(f"sweep.{key}", "only with a `customers` factor or fixed value")
     if uses_customers:
         clash = [n for n in ("n_customers", "revenue_per_customer") if n in names or n in fixed]
         if "n_customers" in clash or ("revenue_per_customer" in clash and "total_revenue" in settings):
             where = "vary" if clash[0] in names else "fixed"
-            raise _fail(f"{where}.{clash[0]}", "set from `customers` (and sweep.total_revenue); remove it")
+            raise checks.fail(f"{where}.{clash[0]}", "set from `customers` (and sweep.total_revenue); remove it")
 
     # Named markets: an outer factor whose values are sets of field overrides.
-    scenarios_table = _table("scenarios", data.get("scenarios", {}))
+    scenarios_table = checks.table("scenarios", data.get("scenarios", {}))
     scenarios = []
     for scenario, overrides in scenarios_table.items():
-        overrides = dict(_table(f"scenarios.{scenario}", overrides))
+        overrides = dict(checks.table(f"scenarios.{scenario}", overrides))
         for name in overrides:
             _check_field_name(f"scenarios.{scenario}.{name}", name, allow_customers=False)
             if name in names:
-                raise _fail(f"scenarios.{scenario}.{name}", "is a factor in [vary]; a scenario cannot set it")
+                raise checks.fail(f"scenarios.{scenario}.{name}", "is a factor in [vary]; a scenario cannot set it")
         try:
             from_mapping({**base, **overrides})
         except ConfigError as error:
-            raise _fail(f"scenarios.{scenario}.{error.field}", _message(error)) from None
+            raise checks.fail(f"scenarios.{scenario}.{error.field}", checks.message(error)) from None
         scenarios.append((scenario, overrides))
 
-    compare = _table("compare", data.get("compare", {}))
-    _no_unknown("compare.", compare, ("levels", "metric", "baseline"))
+    compare = checks.table("compare", data.get("compare", {}))
+    checks.no_unknown("compare.", compare, ("levels", "metric", "baseline"))
     compare_levels: tuple[str, ...] = ()
     baseline = None
     compare_metric = "discounted_profit"
     if compare:
         levels = compare.get("levels")
         if not isinstance(levels, list) or len(levels) < 2:
-            raise _fail("compare.levels", f"must be a list of at least two level names; got {levels!r}")
+            raise checks.fail("compare.levels", f"must be a list of at least two level names; got {levels!r}")
         for i, level in enumerate(levels):
             if level not in LEVEL_NAMES:
-                raise _fail(f"compare.levels[{i}]", f"must be one of {', '.join(LEVEL_NAMES)}; got {level!r}")
+                raise checks.fail(f"compare.levels[{i}]", f"must be one of {', '.join(LEVEL_NAMES)}; got {level!r}")
         if len(set(levels)) != len(levels):
-            raise _fail("compare.levels", "lists a level twice")
+            raise checks.fail("compare.levels", "lists a level twice")
         compare_levels = tuple(levels)
         if "level" in names or "level" in fixed:
-            raise _fail("vary.level" if "level" in names else "fixed.level", "set by [compare] levels; remove it")
+            raise checks.fail("vary.level" if "level" in names else "fixed.level", "set by [compare] levels; remove it")
         compare_metric = compare.get("metric", "discounted_profit")
         if compare_metric not in METRICS:
-            raise _fail("compare.metric", f"unknown metric {compare_metric!r}; allowed: {', '.join(METRICS)}")
+            raise checks.fail("compare.metric", f"unknown metric {compare_metric!r}; allowed: {', '.join(METRICS)}")
         baseline = compare.get("baseline", compare_levels[0])
         if baseline not in compare_levels:
             allowed = ", ".join(compare_levels)
-            raise _fail("compare.baseline", f"must be one of compare.levels ({allowed}); got {baseline!r}")
+            raise checks.fail("compare.baseline", f"must be one of compare.levels ({allowed}); got {baseline!r}")
 
-    outputs = _table("outputs", data.get("outputs", {}))
-    _no_unknown("outputs.", outputs, ("metrics", "derived"))
+    outputs = checks.table("outputs", data.get("outputs", {}))
+    checks.no_unknown("outputs.", outputs, ("metrics", "derived"))
     metrics = outputs.get("metrics", list(DEFAULT_METRICS))
     if not isinstance(metrics, list) or not metrics:
-        raise _fail("outputs.metrics", f"must be a non-empty list of metric names; got {metrics!r}")
+        raise checks.fail("outputs.metrics", f"must be a non-empty list of metric names; got {metrics!r}")
     for i, metric in enumerate(metrics):
         if metric not in METRICS:
-            raise _fail(f"outputs.metrics[{i}]", f"unknown metric {metric!r}; allowed: {', '.join(METRICS)}")
+            raise checks.fail(f"outputs.metrics[{i}]", f"unknown metric {metric!r}; allowed: {', '.join(METRICS)}")
     if compare_levels and compare_metric not in metrics:
         metrics = [*metrics, compare_metric]  # kept so that analyses can recompute winners from the rows
     derived = outputs.get("derived", list(DERIVED) if compare_levels else [])
     if not isinstance(derived, list):
-        raise _fail("outputs.derived", f"must be a list; got {derived!r}")
+        raise checks.fail("outputs.derived", f"must be a list; got {derived!r}")
     for i, name in enumerate(derived):
         if name not in DERIVED:
-            raise _fail(f"outputs.derived[{i}]", f"unknown derived output {name!r}; allowed: {', '.join(DERIVED)}")
+            raise checks.fail(
+                f"outputs.derived[{i}]", f"unknown derived output {name!r}; allowed: {', '.join(DERIVED)}"
+            )
         if not compare_levels:
-            raise _fail(f"outputs.derived[{i}]", f"{name} compares levels: add [compare] levels = [...]")
+            raise checks.fail(f"outputs.derived[{i}]", f"{name} compares levels: add [compare] levels = [...]")
 
     spec = SweepSpec(
         factors=factors,
@@ -514,13 +485,13 @@ def load_spec(path: str | Path) -> SweepSpec:
     try:
         text = path.read_bytes().decode()
     except OSError as error:
-        raise _fail("SPEC", f"cannot read {path}: {error.strerror or error}") from None
+        raise checks.fail("SPEC", f"cannot read {path}: {error.strerror or error}") from None
     except UnicodeDecodeError as error:
-        raise _fail("SPEC", f"{path} is not UTF-8 text: {error}") from None
+        raise checks.fail("SPEC", f"{path} is not UTF-8 text: {error}") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise _fail("SPEC", f"{path} is not valid TOML: {error}") from None
+        raise checks.fail("SPEC", f"{path} is not valid TOML: {error}") from None
     spec = parse_spec(data, base_dir=path.parent, source=str(path))
     return replace(spec, source_text=text)
 
@@ -568,7 +539,7 @@ def _salib_sample(spec: SweepSpec, problem: dict[str, Any], seed: int) -> np.nda
 
         return morris.sample(problem, spec.samples, num_levels=spec.morris_levels, seed=seed)
     except ImportError:
-        raise _fail("sweep.design", f"{spec.design} needs SALib: pip install SALib") from None
+        raise checks.fail("sweep.design", f"{spec.design} needs SALib: pip install SALib") from None
 
 
 def run_seed(spec: SweepSpec, simulation: int, replication: int) -> int:
@@ -684,7 +655,7 @@ def _validate(spec: SweepSpec, point: Mapping[str, Any], params: Mapping[str, An
         else:
             key = name
         values = ", ".join(f"{k}={v!r}" for k, v in point.items())
-        raise _fail(key, _message(error) + (f" (at {values})" if values else "")) from None
+        raise checks.fail(key, checks.message(error) + (f" (at {values})" if values else "")) from None
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -885,20 +856,20 @@ def read_manifest(out: Path | str) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
-        raise _fail("out", f"{path} is not a readable sweep manifest: {error}") from None
+        raise checks.fail("out", f"{path} is not a readable sweep manifest: {error}") from None
 
 
 def check_out(out: Path, spec: SweepSpec) -> dict[str, Any] | None:
     """Refuse a folder that holds something else, or a sweep of a different spec; the manifest if resuming."""
     if out.exists() and not out.is_dir():
-        raise _fail("out", f"{out} exists and is not a folder")
+        raise checks.fail("out", f"{out} exists and is not a folder")
     manifest = read_manifest(out)
     if manifest is None:
         if out.is_dir() and any(out.iterdir()):
-            raise _fail("out", f"{out} is not empty and holds no sweep manifest; choose another folder")
+            raise checks.fail("out", f"{out} is not empty and holds no sweep manifest; choose another folder")
         return None
     if manifest.get("spec_hash") != spec.hash():
-        raise _fail(
+        raise checks.fail(
             "out",
             f"{out} holds a different sweep (manifest spec hash {manifest.get('spec_hash')}, this spec "
             f"{spec.hash()}): use another folder, or delete it to start again",
@@ -957,11 +928,11 @@ def run_sweep(
     try:
         import pyarrow as pa
     except ImportError:
-        raise _fail("out", "storing sweep results needs pyarrow: pip install pyarrow") from None
+        raise checks.fail("out", "storing sweep results needs pyarrow: pip install pyarrow") from None
 
     out = Path(out if out is not None else spec.out or "")
     if not str(out) or str(out) == ".":
-        raise _fail("out", "no output folder: set sweep.out in the spec or pass --out")
+        raise checks.fail("out", "no output folder: set sweep.out in the spec or pass --out")
     plan_ = plan(spec)
     manifest = check_out(out, spec)
     evaluator = evaluator or make_evaluator()
@@ -1073,7 +1044,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     out = Path(args.out) if args.out else None
     if out is None and spec.out is None:
-        raise _fail("--out", "no output folder: pass --out DIR or set sweep.out in the spec")
+        raise checks.fail("--out", "no output folder: pass --out DIR or set sweep.out in the spec")
     result = run_sweep(spec, out, evaluator, progress=True)
     print(summary_line(result))
     return 0
@@ -1092,15 +1063,9 @@ def summary_line(result: SweepResult) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m sim.sweep SPEC.toml ...``: the same as ``relsim sweep`` (for use before the CLI lists it)."""
-    parser = argparse.ArgumentParser(prog="python -m sim.sweep")
-    commands = parser.add_subparsers(dest="command")
-    add_sweep_parser(commands)
-    args = parser.parse_args(["sweep", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return run_sweep_command(args)
-    except ConfigError as error:
-        sys.stderr.write(f"relsim: error: {error}\n")
-        return 2
+    from sim.cli import standalone  # imported here: sim.cli imports this module
+
+    return standalone("sweep", add_sweep_parser, run_sweep_command, argv)
 
 
 if __name__ == "__main__":
