@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from sim import dynamics
 from sim.config import ConfigError
 from sim.levels import LEVEL_NAMES
 from sim.model import QUADRANTS, RelationshipModel
@@ -109,26 +108,9 @@ def quadrant_snapshot(
     config = model.config
     people = model.population.active()
     satisfaction = people["satisfaction"]
-    attraction = model.attraction(max(model.steps - 1, 0))
-    hazard = dynamics.leave_probability(
-        satisfaction,
-        people["commitment"],
-        people["switching_cost"],
-        people["social_bond"],
-        people["price_sensitivity"],
-        attraction=attraction,
-        natural_churn_monthly=dynamics.monthly_probability(config.natural_churn),
-        intercept=config.churn_intercept,
-        satisfaction_effect=config.satisfaction_effect,
-        commitment_effect=config.commitment_effect,
-        switching_cost_effect=config.switching_cost_effect,
-        price_effect=config.price_effect,
-        out=np.empty(len(satisfaction), np.float32),
-    )
+    hazard = model.leave_probability()
     loyalty = (1.0 - hazard.astype(np.float64)) ** 12  # behavioural loyalty: the 12-month stay probability
-    satisfied = satisfaction >= config.satisfaction_threshold
-    loyal = hazard <= dynamics.loyalty_hazard_limit(config.loyalty_threshold)  # the model's own rule (7.9)
-    code = np.where(loyal, np.where(satisfied, 0, 1), np.where(satisfied, 2, 3))
+    code = model.quadrant_codes(hazard, satisfaction)  # the model's own rule (7.9)
     counts = np.bincount(code, minlength=len(QUADRANTS))
     drawn = sample_mask(people["customer_id"], max_points, seed)
     return QuadrantSnapshot(
@@ -139,7 +121,7 @@ def quadrant_snapshot(
         quadrant=code[drawn],
         satisfaction_threshold=config.satisfaction_threshold,
         loyalty_threshold=config.loyalty_threshold,
-        attraction=attraction,
+        attraction=model.attraction(max(model.steps - 1, 0)),
     )
 
 

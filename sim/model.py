@@ -259,22 +259,7 @@ class RelationshipModel(mesa.Model):
             self._buffer("hazard", n),  # free until the leave probability is computed below
         )
         attraction = self.attraction(month)
-        hazard = dynamics.leave_probability(
-            satisfaction,
-            people["commitment"],
-            people["switching_cost"],
-            people["social_bond"],
-            people["price_sensitivity"],
-            attraction=attraction,
-            natural_churn_monthly=self._natural_churn,
-            intercept=config.churn_intercept,
-            satisfaction_effect=config.satisfaction_effect,
-            commitment_effect=config.commitment_effect,
-            switching_cost_effect=config.switching_cost_effect,
-            price_effect=config.price_effect,
-            out=self._buffer("hazard", n),
-            spare=work,
-        )
+        hazard = self.leave_probability(month, out=self._buffer("hazard", n), spare=work)
         self._count_states(people, hazard, record)
         record["attraction"] = attraction
 
@@ -286,7 +271,7 @@ class RelationshipModel(mesa.Model):
         leavers = np.flatnonzero(leave < hazard)
         unhappy_leavers = int(np.count_nonzero(satisfaction[leavers] < config.satisfaction_threshold))
         if self.trace:
-            self.trace.snapshot(month + 1, people, hazard, self._quadrant_codes(satisfaction, hazard), leavers)
+            self.trace.snapshot(month + 1, people, hazard, self.quadrant_codes(hazard, satisfaction), leavers)
         record["left"] = len(leavers)
         record["left_dissatisfied"] = unhappy_leavers
         good, _ = self._word_of_mouth(people, problem, unhappy_leavers, record)
@@ -567,29 +552,38 @@ class RelationshipModel(mesa.Model):
         code = np.where(satisfied, np.where(tenure < 3, 0, np.where(tenure < 12, 1, 2)), 3)
         return np.asarray(STAGES)[code]
 
-    def quadrant_labels(self) -> np.ndarray:
-        """The quadrant of each active customer now (strings, for plots and teaching)."""
+    def leave_probability(
+        self, month: int | None = None, *, out: np.ndarray | None = None, spare: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Monthly leave probability of each active customer (section 7.8), in ``month`` (default: the month
+        just simulated). ``out`` and ``spare`` are optional work buffers of the population's length."""
         people = self.population.active()
         config = self.config
-        hazard = dynamics.leave_probability(
+        return dynamics.leave_probability(
             people["satisfaction"],
             people["commitment"],
             people["switching_cost"],
             people["social_bond"],
             people["price_sensitivity"],
-            attraction=self.attraction(max(self.steps - 1, 0)),
+            attraction=self.attraction(max(self.steps - 1, 0) if month is None else month),
             natural_churn_monthly=self._natural_churn,
             intercept=config.churn_intercept,
             satisfaction_effect=config.satisfaction_effect,
             commitment_effect=config.commitment_effect,
             switching_cost_effect=config.switching_cost_effect,
             price_effect=config.price_effect,
-            out=np.empty(self.population.n, np.float32),
+            out=np.empty(self.population.n, np.float32) if out is None else out,
+            spare=spare,
         )
-        return np.asarray(QUADRANTS)[self._quadrant_codes(people["satisfaction"], hazard)]
 
-    def _quadrant_codes(self, satisfaction: np.ndarray, hazard: np.ndarray) -> np.ndarray:
-        """Index into QUADRANTS of each customer, from satisfaction and the monthly leave probability."""
+    def quadrant_labels(self) -> np.ndarray:
+        """The quadrant of each active customer now (strings, for plots and teaching)."""
+        return np.asarray(QUADRANTS)[self.quadrant_codes(self.leave_probability())]
+
+    def quadrant_codes(self, hazard: np.ndarray, satisfaction: np.ndarray | None = None) -> np.ndarray:
+        """Index into QUADRANTS of each active customer, from satisfaction and the monthly leave probability."""
+        if satisfaction is None:
+            satisfaction = self.population.active()["satisfaction"]
         satisfied = satisfaction >= self.config.satisfaction_threshold
         loyal = hazard <= self._loyal_limit
         return np.where(loyal, np.where(satisfied, 0, 1), np.where(satisfied, 2, 3))
