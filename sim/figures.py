@@ -13,12 +13,9 @@ matplotlib is used through ``Figure`` objects (no pyplot state), so drawing is s
 from __future__ import annotations
 
 import argparse
-import io
-import os
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from sim.config import ConfigError
+from sim.files import atomic_write
 from sim.levels import LEVEL_NAMES
 from sim.model import QUADRANTS, RelationshipModel
 
@@ -299,10 +297,10 @@ def quadrant_animation(
         raise ValueError("the animation has no frames")
     durations = [frame_duration_ms] * len(frames)
     durations[-1] = 2_000  # rest on the last frame before looping
-    return _atomic_write(
+    return atomic_write(
         path,
-        lambda handle: frames[0].save(
-            handle, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0, optimize=True
+        lambda temporary: frames[0].save(
+            temporary, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0, optimize=True
         ),
     )
 
@@ -348,7 +346,7 @@ def survival_figure(path: str | Path, curves: pd.DataFrame, title: str | None = 
     ax.grid(alpha=0.3)
     ax.legend(title="relationship level", fontsize=8, title_fontsize=8)
     ax.set_title(title or "Cohort survival by relationship level", fontsize=10)
-    return _atomic_write(path, lambda handle: figure.savefig(handle, format="png", metadata={"Software": None}))
+    return atomic_write(path, lambda temporary: figure.savefig(temporary, format="png", metadata={"Software": None}))
 
 
 def write_figures(
@@ -375,22 +373,6 @@ def write_figures(
     )
     survival = survival_figure(out / "cohort_survival.png", curves, title=title)
     return [animation, survival]
-
-
-def _atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> Path:
-    """Write to a temporary file beside ``path`` and move it into place: no half-written figure is ever seen."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def add_figures_parser(subparsers: Any) -> argparse.ArgumentParser:

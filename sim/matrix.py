@@ -24,10 +24,8 @@ import math
 import multiprocessing
 import multiprocessing.context
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -41,6 +39,7 @@ import pandas as pd
 
 from sim import checks
 from sim.config import FIELDS, ConfigError, from_mapping, load
+from sim.files import staged_folder
 from sim.levels import LEVEL_NAMES, level_index
 from sim.model import RelationshipModel
 from sim.results import yearly
@@ -1287,9 +1286,7 @@ def write_results(out_dir: str | Path, result: MatrixResult) -> Path:
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError("--out", f"{out} exists and is not a directory")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with staged_folder(out) as staging:
         started = time.perf_counter()
         result.cells.to_csv(staging / "cells.csv", index=False)
         result.technology_heavy.to_csv(staging / "technology_heavy.csv", index=False)
@@ -1327,17 +1324,6 @@ def write_results(out_dir: str | Path, result: MatrixResult) -> Path:
         plot_profit_by_level(result, staging / "profit_by_level.png")
         result.timings["writing_s"] = time.perf_counter() - started
         (staging / "REPORT.md").write_text(render_report(result))
-        staging.chmod(0o755)
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
-            out.rename(old)
-            staging.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out
 
 

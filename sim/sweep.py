@@ -24,7 +24,6 @@ import hashlib
 import itertools
 import json
 import math
-import os
 import shutil
 import sys
 import time
@@ -39,6 +38,7 @@ import numpy as np
 from sim import __version__, checks
 from sim.config import FIELDS, ConfigError, from_mapping, load
 from sim.evaluators import Evaluator, make_evaluator
+from sim.files import atomic_write
 from sim.levels import LEVEL_NAMES
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -818,35 +818,14 @@ def _part_name(chunk: int) -> str:
     return f"part-{chunk:06d}.parquet"
 
 
-def _write_atomic(path: Path, write: Any) -> None:
-    """Write through a temporary file in the same folder, flushed to disk, then renamed into place: a reader (or
-    a resumed sweep) sees the whole file or none of it, even if the process is killed mid-write."""
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    try:
-        write(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    try:  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
-
-
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    _write_atomic(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, default=str) + "\n"))
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, default=str) + "\n"))
 
 
 def _write_table(path: Path, table: Any) -> None:
     import pyarrow.parquet as pq
 
-    _write_atomic(path, lambda tmp: pq.write_table(table, tmp))
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def read_manifest(out: Path | str) -> dict[str, Any] | None:

@@ -12,9 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import shutil
-import tempfile
 import time
 import tomllib
 from collections.abc import Callable
@@ -27,6 +24,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from sim.config import FIELDS, Config, ConfigError, from_mapping, load
+from sim.files import atomic_write, staged_folder
 from sim.model import RelationshipModel
 from sim.results import run
 from sim.trace import OUTCOMES, repurchase_after_problem
@@ -399,16 +397,9 @@ def write_calibrated(calibration: Calibration, path: str | Path, spec: Spec) -> 
         f"# {calibration.evaluations} evaluations, {calibration.seconds:.0f} s.",
         *(f"{name} = {value!r}" for name, value in calibration.parameters.items()),
     ]
-    _atomic_write(path, "\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    atomic_write(path, lambda temporary: temporary.write_text(text))
     return path
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text)
-    os.replace(temporary, path)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -425,9 +416,7 @@ def write_report(
     import matplotlib.pyplot as plt
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
-    try:
+    with staged_folder(out) as scratch:
         table.to_csv(scratch / "results.csv", index=False)
         for row in table.itertuples():
             target = next(t for t in spec.targets if t.name == row.target)
@@ -488,12 +477,6 @@ def write_report(
             )
         (scratch / "REPORT.md").write_text("\n".join(lines) + "\n")
         measurements.to_csv(scratch / "measurements.csv", index=False)
-        if out.exists():
-            shutil.rmtree(out)
-        scratch.rename(out)
-    finally:
-        if scratch.exists():
-            shutil.rmtree(scratch)
     return out / "REPORT.md"
 
 
