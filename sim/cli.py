@@ -122,7 +122,7 @@ def _run(args: argparse.Namespace) -> int:
     model = RelationshipModel(config, trace=bool(args.export)).run()
     summary = summarise(model.monthly(), config)
     if args.export:
-        export_run(model, config, args.export)
+        export_run(model, config, args.export, summary)
         sys.stderr.write(f"relsim: wrote {', '.join(FILES)} to {args.export}\n")
     if args.json:
         print(json.dumps(summary, indent=2))

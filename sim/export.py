@@ -49,8 +49,9 @@ def check_target(directory: str | Path) -> Path:
     return path
 
 
-def export_run(model: Any, config: Config, directory: str | Path) -> Path:
-    """Write the traced run ``model`` (built with ``trace=True``) to ``directory``."""
+def export_run(model: Any, config: Config, directory: str | Path, summary: dict[str, Any] | None = None) -> Path:
+    """Write the traced run ``model`` (built with ``trace=True``) to ``directory`` (``summary``: the run's, if
+    the caller has it already)."""
     if model.trace is None:
         raise ValueError("the model was not traced; build it with trace=True")
     target = check_target(directory)
@@ -64,7 +65,7 @@ def export_run(model: Any, config: Config, directory: str | Path) -> Path:
         trace.panel().to_csv(staging / "panel.csv", index=False, float_format="%.6g")
         trace.problem_log().to_csv(staging / "problems.csv", index=False)
         trace.departures().to_csv(staging / "departures.csv", index=False)
-        record = {"config": config.as_dict(), "summary": summarise(model.monthly(), config)}
+        record = {"config": config.as_dict(), "summary": summary or summarise(model.monthly(), config)}
         (staging / "run.json").write_text(json.dumps(record, indent=2))
         target.mkdir(exist_ok=True)
         for name in FILES:
