@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from sim import matrix
+from sim.experiments import matrix
 
 TARGET_S = {"full": 300.0, "quick": 30.0}
 

@@ -26,8 +26,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from sim.model import RelationshipModel
-from sim.reference import ReferenceModel
+from sim.core.model import RelationshipModel
+from sim.core.reference import ReferenceModel
 
 SIZES = (10_000, 100_000)
 LEVEL = "reactive"  # the default level; `--level` measures another

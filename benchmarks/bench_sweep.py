@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from sim.evaluators import make_evaluator
-from sim.sweep import load_spec, plan, run_sweep
+from sim.engine.evaluators import make_evaluator
+from sim.engine.sweep import load_spec, plan, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "experiments" / "sweeps" / "scale.toml"

@@ -13,13 +13,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sim import __version__
-from sim.app import add_app_parser, run_app_command
-from sim.config import ConfigError, describe_fields, load
-from sim.figures import add_figures_parser, run_figures_command
-from sim.matrix import add_matrix_parser, run_matrix_command
-from sim.phase import add_phase_parser, run_phase_command
-from sim.sensitivity import add_sensitivity_parser, run_sensitivity_command
-from sim.sweep import add_sweep_parser, run_sweep_command
+from sim.core.config import ConfigError, describe_fields, load
+from sim.engine.sweep import add_sweep_parser, run_sweep_command
+from sim.experiments.matrix import add_matrix_parser, run_matrix_command
+from sim.experiments.phase import add_phase_parser, run_phase_command
+from sim.experiments.sensitivity import add_sensitivity_parser, run_sensitivity_command
+from sim.viz.app import add_app_parser, run_app_command
+from sim.viz.figures import add_figures_parser, run_figures_command
 
 DEFAULT_BASE = "experiments/calibrated.toml"
 
@@ -112,9 +112,9 @@ def _print_run(summary: dict[str, Any]) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     # imported here so that `relsim --help` stays instant
-    from sim.export import FILES, check_target, export_run
-    from sim.model import RelationshipModel
-    from sim.results import summarise
+    from sim.core.model import RelationshipModel
+    from sim.outputs.export import FILES, check_target, export_run
+    from sim.outputs.results import summarise
 
     config = load(args.config, args.overrides)
     if args.export:
@@ -150,7 +150,7 @@ def _positive(name: str, value: int | None, minimum: int = 1) -> None:
 def _validate(args: argparse.Namespace) -> int:
     import time
 
-    from sim import validation
+    from sim.experiments import validation
 
     _positive("--replications", args.replications, 2)
     spec = validation.load_spec(args.spec)
@@ -172,7 +172,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from sim import validation
+    from sim.experiments import validation
 
     _positive("--max-evaluations", args.max_evaluations)
     _positive("--replications", args.replications)

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import pytest
 
-from sim.results import RunResult, run
+from sim.outputs.results import RunResult, run
 
 
 @lru_cache(maxsize=64)

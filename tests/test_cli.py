@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from sim.cli import main
-from sim.levels import LEVEL_NAMES
+from sim.core.levels import LEVEL_NAMES
 
 SMALL = ["--set", "n_customers=300", "--set", "years=2"]
 

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from sim import RelationshipModel
-from sim.config import ConfigError
+from sim.core.config import ConfigError
 
 SMALL = {"level": "reactive", "n_customers": 600, "years": 3, "seed": 5}
 

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from sim.config import FIELDS, Config, ConfigError, describe_fields, from_mapping, load, parse_override
-from sim.levels import LEVEL_NAMES
+from sim.core.config import FIELDS, Config, ConfigError, describe_fields, from_mapping, load, parse_override
+from sim.core.levels import LEVEL_NAMES
 
 
 def test_defaults_are_valid_and_documented():

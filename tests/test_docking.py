@@ -21,9 +21,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sim.model import QUADRANTS, RECORD_KEYS, STAGES, RelationshipModel
-from sim.reference import Customer, ReferenceModel
-from sim.results import summarise
+from sim.core.model import RelationshipModel
+from sim.core.reference import Customer, ReferenceModel
+from sim.core.schema import QUADRANTS, RECORD_KEYS, STAGES
+from sim.outputs.results import summarise
 
 SIZE = {"n_customers": 500, "years": 5}
 SEEDS = 20

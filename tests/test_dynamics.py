@@ -1,4 +1,4 @@
-"""The pure rules in sim.dynamics, against values worked out by hand."""
+"""The pure rules in sim.core.dynamics, against values worked out by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim import dynamics
+from sim.core import dynamics
 
 F32 = np.float32
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from sim.cli import main
-from sim.export import FILES, read_export
+from sim.outputs.export import FILES, read_export
 
 ARGS = ["--set", "n_customers=400", "--set", "years=2", "--set", "level=proactive", "--set", "seed=3"]
 

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from sim import RelationshipModel
-from sim.config import ConfigError
-from sim.figures import (
+from sim.core.config import ConfigError
+from sim.viz.figures import (
     draw_quadrant,
     draw_timeline,
     new_figure,

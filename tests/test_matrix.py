@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import matrix
-from sim.config import ConfigError
-from sim.levels import LEVEL_NAMES
-from sim.model import RelationshipModel
-from sim.results import run_summary
+from sim.core.config import ConfigError
+from sim.core.levels import LEVEL_NAMES
+from sim.core.model import RelationshipModel
+from sim.experiments import matrix
+from sim.outputs.results import run_summary
 
 SPEC_PATH = Path(__file__).resolve().parents[1] / "experiments" / "matrix.toml"
 KOTLER = {

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sim import RelationshipModel
-from sim.levels import LEVEL_NAMES, LEVELS
+from sim.core.levels import LEVEL_NAMES, LEVELS
 from tests.conftest import small_run
 
 

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim import RelationshipModel
-from sim.levels import LEVEL_NAMES
-from sim.model import QUADRANTS, STAGES
-from sim.results import run
+from sim.core.levels import LEVEL_NAMES
+from sim.core.schema import QUADRANTS, STAGES
+from sim.outputs.results import run
 
 RATE_COLUMNS = ("heard_good", "heard_bad", "quality", "attraction")
 COUNT_COLUMNS = ("active", "joined", "left", "problems", "complaints", "recovered", "promoters", "detractors")

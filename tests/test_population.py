@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.config import Config
-from sim.levels import level_index
-from sim.population import FIELDS, Population, new_customers
-from sim.rng import stream
+from sim.core.config import Config
+from sim.core.levels import level_index
+from sim.core.population import FIELDS, Population, new_customers
+from sim.core.rng import stream
 
 
 def _population(count: int, **config) -> Population:

@@ -10,11 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.config import ConfigError, from_mapping
-from sim.evaluators import ProcessPoolEvaluator, SequentialEvaluator, make_evaluator
-from sim.model import RelationshipModel
-from sim.results import summarise
-from sim.sweep import (
+from sim.core.config import ConfigError, from_mapping
+from sim.core.model import RelationshipModel
+from sim.engine.evaluators import ProcessPoolEvaluator, SequentialEvaluator, make_evaluator
+from sim.engine.sweep import (
     METRICS,
     SUMMARY_METRICS,
     design,
@@ -28,6 +27,7 @@ from sim.sweep import (
     run_sweep,
     simulate,
 )
+from sim.outputs.results import summarise
 
 ROOT = Path(__file__).resolve().parents[1]
 CALIBRATED = ROOT / "experiments" / "calibrated.toml"

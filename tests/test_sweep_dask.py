@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.config import ConfigError
-from sim.evaluators import DaskEvaluator, SequentialEvaluator
-from sim.sweep import load_results, load_spec, main, run_sweep
+from sim.core.config import ConfigError
+from sim.engine.evaluators import DaskEvaluator, SequentialEvaluator
+from sim.engine.sweep import load_results, load_spec, main, run_sweep
 
 pytest.importorskip("distributed")
 

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.config import ConfigError
-from sim.evaluators import ProcessPoolEvaluator, SequentialEvaluator
-from sim.model import RelationshipModel
-from sim.phase import kotler_regions, load_phase, run_phase, winners
-from sim.sweep import plan, run_sweep
+from sim.core.config import ConfigError
+from sim.core.model import RelationshipModel
+from sim.engine.evaluators import ProcessPoolEvaluator, SequentialEvaluator
+from sim.engine.sweep import plan, run_sweep
+from sim.experiments.phase import kotler_regions, load_phase, run_phase, winners
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,8 +16,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from sim.evaluators import ProcessPoolEvaluator
-from sim.sweep import load_spec, plan, run_chunk, run_sweep
+from sim.engine.evaluators import ProcessPoolEvaluator
+from sim.engine.sweep import load_spec, plan, run_chunk, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,7 +64,7 @@ def test_sigkill_then_resume_finishes_only_the_remaining_runs(tmp_path):
     parts = out / "parts"
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "sim.sweep", str(spec_path), "--out", str(out), "--workers", "2"],
+        [sys.executable, "-m", "sim.engine.sweep", str(spec_path), "--out", str(out), "--workers", "2"],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -125,7 +125,7 @@ def test_stale_temporary_files_are_ignored_and_removed(tmp_path, leftover):
     (out / "parts" / leftover).write_bytes(b"PAR1 torn")  # a writer killed mid-write
     with pytest.raises(Exception, match="no sweep manifest"):
         run_sweep(spec, out)  # no manifest: not ours to touch
-    from sim.sweep import MANIFEST, _write_json
+    from sim.engine.sweep import MANIFEST, _write_json
 
     _write_json(out / MANIFEST, {"spec_hash": spec.hash(), "complete": False})
     result = run_sweep(spec, out, ProcessPoolEvaluator(2))

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.config import ConfigError
-from sim.evaluators import ProcessPoolEvaluator
-from sim.sensitivity import (
+from sim.core.config import ConfigError
+from sim.engine.evaluators import ProcessPoolEvaluator
+from sim.experiments.sensitivity import (
     load_sensitivity,
     morris_indices,
     parse_sensitivity,
@@ -118,7 +118,7 @@ def test_tiny_morris_and_sobol_through_sweeps(tmp_path):
     assert pd.read_csv(out / "sobol.csv").shape == sobol.shape
     # responses: one row per design point, means over replications; winner as a level index
     sweep = spec.sweeps["sobol"]
-    from sim.sweep import load_results
+    from sim.engine.sweep import load_results
 
     table = responses(sweep, load_results(out / "runs-sobol"))[""]
     assert len(table) == 8 * (3 + 2) and set(table["winner"]) <= {0, 1, 3}

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from sim.cli import main
-from sim.config import Config, ConfigError, load
-from sim.validation import Target, calibrate, compare, load_spec, measure
+from sim.core.config import Config, ConfigError, load
+from sim.experiments.validation import Target, calibrate, compare, load_spec, measure
 
 SPEC = "experiments/validation.toml"
 

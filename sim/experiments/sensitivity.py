@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.config import ConfigError
-from sim.evaluators import Evaluator, make_evaluator
-from sim.levels import LEVEL_NAMES
-from sim.sweep import SweepSpec, add_execution_options, design, parse_spec, run_sweep
+from sim.core.config import ConfigError
+from sim.core.levels import LEVEL_NAMES
+from sim.engine.evaluators import Evaluator, make_evaluator
+from sim.engine.sweep import SweepSpec, add_execution_options, design, parse_spec, run_sweep
 
 METHODS = ("morris", "sobol")
 SECTION_KEYS = ("out", "methods", "morris_samples", "sobol_samples", "confidence", "resamples")
@@ -417,13 +417,13 @@ def run_sensitivity_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sim.sensitivity``: the same as ``relsim sensitivity``."""
+    """``python -m sim.experiments.sensitivity``: the same as ``relsim sensitivity``."""
     from sim.cli import standalone  # imported here: sim.cli imports this module
 
     return standalone("sensitivity", add_sensitivity_parser, run_sensitivity_command, argv)
 
 
 if __name__ == "__main__":
-    from sim.sensitivity import main as _main
+    from sim.experiments.sensitivity import main as _main
 
     sys.exit(_main())

@@ -4,7 +4,7 @@ A phase spec is a grid sweep spec (docs/SWEEPS.md) over exactly two factors, ``c
 number of customers, total revenue fixed so that value per customer changes) and ``margin``, comparing levels at
 every point, for one or more named markets (``[scenarios]``), plus a ``[phase]`` table. Margin enters only
 the accounts, so the sweep runs one simulation per level × customers value × replication × market and derives
-every margin from it (sim.sweep's margin sharing; tests/test_sweep_phase.py checks it against direct runs).
+every margin from it (sim.engine.sweep's margin sharing; tests/test_sweep_phase.py checks it against direct runs).
 
 Per market and grid point the winner is the level with the highest mean discounted profit over replications
 (paired: every level of a replication shares the seed); ``win_share`` is the share of replications in which
@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.config import ConfigError
-from sim.evaluators import Evaluator, make_evaluator
-from sim.levels import LEVEL_NAMES
-from sim.sweep import CUSTOMERS, SweepSpec, add_execution_options, parse_spec, run_sweep
+from sim.core.config import ConfigError
+from sim.core.levels import LEVEL_NAMES
+from sim.engine.evaluators import Evaluator, make_evaluator
+from sim.engine.sweep import CUSTOMERS, SweepSpec, add_execution_options, parse_spec, run_sweep
 
 SECTION_KEYS = ("out", "matrix")
 
@@ -58,7 +58,7 @@ class PhaseSpec:
 
 
 def _kotler_cells(path: Path) -> tuple[KotlerCell, ...]:
-    from sim.matrix import load_spec as load_matrix
+    from sim.experiments.matrix import load_spec as load_matrix
 
     if not path.is_file():
         raise ConfigError("phase.matrix", f"file not found: {path}")
@@ -431,13 +431,13 @@ def run_phase_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sim.phase``: the same as ``relsim phase``."""
+    """``python -m sim.experiments.phase``: the same as ``relsim phase``."""
     from sim.cli import standalone  # imported here: sim.cli imports this module
 
     return standalone("phase", add_phase_parser, run_phase_command, argv)
 
 
 if __name__ == "__main__":
-    from sim.phase import main as _main
+    from sim.experiments.phase import main as _main
 
     sys.exit(_main())

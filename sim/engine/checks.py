@@ -1,6 +1,6 @@
 """Checks shared by the experiment spec readers (matrix, sweep, sensitivity, phase).
 
-Each returns the value when it is allowed and raises a :class:`~sim.config.ConfigError` naming the key and
+Each returns the value when it is allowed and raises a :class:`~sim.core.config.ConfigError` naming the key and
 what is allowed otherwise, so every spec file fails the same way: one line, before anything runs.
 """
 
@@ -10,8 +10,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sim.config import ConfigError
-from sim.levels import LEVEL_NAMES
+from sim.core.config import ConfigError
+from sim.core.levels import LEVEL_NAMES
 
 
 def fail(key: str, message: str) -> ConfigError:

@@ -26,16 +26,13 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from sim import dynamics
-from sim.config import Config, ConfigError, resolve
-from sim.levels import LEVEL_NAMES, LEVELS
-from sim.population import ArrivalBank, Population, new_customers
-from sim.rng import streams
-from sim.trace import Trace
-
-QUADRANTS = ("loyalist", "hostage", "mercenary", "defector")
-STAGES = ("exploration", "formation", "stability", "decline")  # relationship lifecycle (Dwyer et al. 1987)
-ACTIVITIES = ("question", "complaint", "welcome_call", "outreach", "account_management")
+from sim.core import dynamics
+from sim.core.config import Config, ConfigError, resolve
+from sim.core.levels import LEVEL_NAMES, LEVELS
+from sim.core.population import ArrivalBank, Population, new_customers
+from sim.core.rng import streams
+from sim.core.schema import ACTIVITIES, HEADLINE_KEYS, QUADRANTS, RECORD_KEYS, STAGES
+from sim.core.trace import Trace
 
 
 def _level_table(attribute: str, dtype: Any = np.float32) -> np.ndarray:
@@ -59,56 +56,10 @@ def _cost_to_serve(model: RelationshipModel) -> float:
     return 12.0 * record["relationship_cost"] / record["active"] if record["active"] else 0.0
 
 
-RECORD_KEYS = (
-    "month",
-    "active",
-    "initial_cohort_active",
-    "year_cohort_start",
-    "year_cohort_active",
-    "joined",
-    "joined_by_referral",
-    "left",
-    "left_dissatisfied",
-    "revenue",
-    "gross_margin",
-    *(f"cost_{activity}" for activity in ACTIVITIES),
-    "cost_agent",
-    "cost_ivr",
-    "relationship_cost",
-    "acquisition_cost",
-    "profit",
-    "discounted_profit",
-    "contacts_agent",
-    "contacts_ivr",
-    "problems",
-    "complaints",
-    "problems_detected",
-    "recovered",
-    "silent_dissatisfaction_found",
-    *QUADRANTS,
-    *STAGES,
-    "promoters",
-    "detractors",
-    "mean_satisfaction",
-    "mean_commitment",
-    "quality",
-    "heard_good",
-    "heard_bad",
-    "happy_tellers",
-    "unhappy_tellers",
-    "good_mentions",
-    "bad_mentions",
-    "attraction",
-)
-
-
-HEADLINE_KEYS = ("active", "left", "joined", "revenue", "relationship_cost", "profit", "complaints", "quality")
-
-
 class RelationshipModel(mesa.Model):
     """A firm and its customers, stepped monthly.
 
-    Build it from a :class:`~sim.config.Config` or, as Mesa's ``batch_run`` and SolaraViz do, from flat keyword
+    Build it from a :class:`~sim.core.config.Config` or, as Mesa's ``batch_run`` and SolaraViz do, from flat keyword
     parameters (any field of the config) plus ``seed``::
 
         model = RelationshipModel(level="proactive", n_customers=5_000, seed=1)
@@ -191,7 +142,7 @@ class RelationshipModel(mesa.Model):
         (default ``competition``), overriding ``competition`` and ``competitor_entry_year``.
 
         For interactive use (the teaching app's "competitor enters" control); a scripted entry is
-        ``competitor_entry_year``. Raises :class:`~sim.config.ConfigError` for an attraction outside [0, 1].
+        ``competitor_entry_year``. Raises :class:`~sim.core.config.ConfigError` for an attraction outside [0, 1].
         """
         value = self.config.competition if attraction is None else attraction
         if not 0.0 <= value <= 1.0:  # also rejects NaN

@@ -16,15 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim.levels import LEVEL_NAMES
-
-
-class ConfigError(ValueError):
-    """An input that is not allowed; ``str()`` is one line that names the field and the allowed values."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
+from sim.core.levels import LEVEL_NAMES
+from sim.errors import ConfigError
 
 
 def _param(default: Any, unit: str, low: float | None, high: float | None, doc: str, **extra: Any) -> Any:

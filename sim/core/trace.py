@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sim.levels import LEVEL_NAMES
+from sim.core.levels import LEVEL_NAMES
+from sim.core.schema import QUADRANTS
 
 # How a problem ended, in TARP's categories (TARP 1986; issue 4).
 OUTCOMES = ("silent", "complained_unresolved", "resolved", "resolved_quickly")
-QUADRANT_CODES = ("loyalist", "hostage", "mercenary", "defector")
 
 
 class Trace:
@@ -103,7 +103,7 @@ class Trace:
         )
         frame.insert(2, "active", np.ones(len(frame), np.int8))
         frame["level"] = pd.Categorical.from_codes(frame["level"].astype(int), LEVEL_NAMES)
-        frame["quadrant"] = pd.Categorical.from_codes(frame["quadrant"].astype(int), QUADRANT_CODES)
+        frame["quadrant"] = pd.Categorical.from_codes(frame["quadrant"].astype(int), QUADRANTS)
         return frame
 
     def transactions(self) -> pd.DataFrame:

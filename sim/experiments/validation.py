@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from sim.config import FIELDS, Config, ConfigError, from_mapping, load
+from sim.core.config import FIELDS, Config, ConfigError, from_mapping, load
+from sim.core.model import RelationshipModel
+from sim.core.trace import OUTCOMES, repurchase_after_problem
 from sim.files import atomic_write, staged_folder
-from sim.model import RelationshipModel
-from sim.results import run
-from sim.trace import OUTCOMES, repurchase_after_problem
+from sim.outputs.results import run
 
 # ---------------------------------------------------------------------------------------------------------------
 # Experiments: each runs the model from a base config and a seed and returns named measurements.

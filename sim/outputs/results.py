@@ -1,7 +1,7 @@
 """From a run's monthly record to the tables and summary users read.
 
-Both models (the vectorised :class:`~sim.model.RelationshipModel` and the agent-based reference in
-:mod:`sim.reference`) produce the same monthly columns, so everything here works for either.
+Both models (the vectorised :class:`~sim.core.model.RelationshipModel` and the agent-based reference in
+:mod:`sim.core.reference`) produce the same monthly columns, so everything here works for either.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.config import Config, from_mapping
-from sim.model import ACTIVITIES, QUADRANTS, RelationshipModel
+from sim.core.config import Config, from_mapping
+from sim.core.model import RelationshipModel
+from sim.core.schema import ACTIVITIES, QUADRANTS
 
 CHANNELS = ("agent", "ivr")
 

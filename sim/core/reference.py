@@ -1,14 +1,14 @@
-"""The docking reference: the rules of :mod:`sim.model`, written again one customer at a time in plain Mesa style.
+"""The docking reference: the rules of :mod:`sim.core.model`, written again one customer at a time in plain Mesa style.
 
 Axtell et al. (1996) "dock" two implementations of one model by checking that they agree in distribution. This
 module is the second implementation: each customer is a :class:`Customer` (a ``mesa.Agent`` with scalar
 attributes), the firm and its market are a :class:`ReferenceModel`, and every rule is re-expressed with scalar
-Python math from the config and the level table alone; it does not use :mod:`sim.dynamics` or
-:mod:`sim.population`. It is slow (pure Python loops) and meant to be read side by side with docs/MODEL.md.
+Python math from the config and the level table alone; it does not use :mod:`sim.core.dynamics` or
+:mod:`sim.core.population`. It is slow (pure Python loops) and meant to be read side by side with docs/MODEL.md.
 
 All randomness comes from one generator, Mesa's ``self.random`` seeded with ``config.seed``; the draws differ from
 the vectorised model's named streams, so the two agree in distribution only (tests/test_docking.py).
-The month follows the order of :mod:`sim.model`; steps 1-5 and 7 are the customer's own (:meth:`Customer.step`),
+The month follows the order of :mod:`sim.core.model`; steps 1-5 and 7 are the customer's own (:meth:`Customer.step`),
 the rest belongs to the firm and the market (:meth:`ReferenceModel.step`).
 """
 
@@ -22,9 +22,9 @@ from typing import Any
 import mesa
 import pandas as pd
 
-from sim.config import Config, resolve
-from sim.levels import LEVELS, Level
-from sim.model import ACTIVITIES, QUADRANTS, RECORD_KEYS, STAGES
+from sim.core.config import Config, resolve
+from sim.core.levels import LEVELS, Level
+from sim.core.schema import ACTIVITIES, QUADRANTS, RECORD_KEYS, STAGES
 
 _STANDARD_NORMAL = NormalDist()
 

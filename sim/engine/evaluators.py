@@ -3,7 +3,7 @@
 Every evaluator is a context manager with one verb, :meth:`Evaluator.evaluate`, which runs ``function(item)``
 for each item and yields ``(index, result)`` pairs as they complete (in any order). Callers place results by
 index, so what they build is the same whatever the evaluator; the function must be a pure, picklable,
-module-level function of its item (as :func:`sim.sweep.run_chunk` is).
+module-level function of its item (as :func:`sim.engine.sweep.run_chunk` is).
 
 Dask is imported only when a :class:`DaskEvaluator` is entered, so ``import sim`` works without it.
 """
@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
-from sim.config import ConfigError
+from sim.core.config import ConfigError
 
 
 def default_workers() -> int:
@@ -146,7 +146,8 @@ class DaskEvaluator(Evaluator):
     """A Dask distributed cluster: an existing scheduler (``address``) or a local cluster started here.
 
     A local cluster runs ``workers`` single-threaded worker processes on the loopback interface only. Workers of
-    an existing cluster must have relsim installed (the function is sent by reference, as ``sim.sweep.run_chunk``).
+    an existing cluster must have relsim installed (the function is sent by reference, as
+    ``sim.engine.sweep.run_chunk``).
     """
 
     name = "dask"

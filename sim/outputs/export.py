@@ -28,8 +28,8 @@ from typing import Any
 
 import pandas as pd
 
-from sim.config import Config, ConfigError
-from sim.results import summarise
+from sim.core.config import Config, ConfigError
+from sim.outputs.results import summarise
 
 EPOCH = pd.Timestamp("2000-01-01")
 FILES = ("transactions.csv", "panel.csv", "problems.csv", "departures.csv", "run.json")

@@ -1,17 +1,18 @@
 """The teaching app: customers live on the satisfaction/loyalty quadrant, in the browser (Mesa's SolaraViz).
 
-``relsim app`` (or ``python -m sim.app``) starts ``solara run sim.app`` and prints the address to open. The page is
+``relsim app`` (or ``python -m sim.viz.app``) starts ``solara run sim.viz.app`` and prints the address to open.
+The page is
 Mesa's SolaraViz on :class:`ClassroomModel`: the sidebar has Mesa's Reset / ▶ / Step controls and the model
 parameters (relationship level, customers, margin, problem rate, competition); the main area has
 
 - the quadrant: a stable sample of at most 1,500 customers (satisfaction across, loyalty = 12-month stay
   probability up; the thresholds from the config), with every customer counted in the line above it;
-- a "competitor enters" control (:meth:`sim.model.RelationshipModel.competitor_enters`) and a short text a
+- a "competitor enters" control (:meth:`sim.core.model.RelationshipModel.competitor_enters`) and a short text a
   teacher can read out: what the selected level does and what each quadrant means;
 - live charts of retention, cost to serve, profit and quadrant shares.
 
 solara and Mesa's visualisation are imported only when the page is built (module attribute ``Page``), so that
-``import sim.app`` (and the ``relsim`` command line) works without the app's optional dependencies.
+``import sim.viz.app`` (and the ``relsim`` command line) works without the app's optional dependencies.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from sim.config import Config, ConfigError
-from sim.levels import LEVEL_NAMES, LEVELS
-from sim.model import RelationshipModel
+from sim.core.config import Config, ConfigError
+from sim.core.levels import LEVEL_NAMES, LEVELS
+from sim.core.model import RelationshipModel
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -64,7 +65,7 @@ CHART_TITLES = {
 
 
 def level_text(config: Config) -> str:
-    """What the selected level does, for the teacher to read out (numbers from sim.levels and the config)."""
+    """What the selected level does, for the teacher to read out (numbers from sim.core.levels and the config)."""
     level = LEVELS[config.level]
     handling = (
         f"{level.resolution_probability:.0%} of complaints are resolved, {level.quick_resolution_share:.0%} of those "
@@ -149,7 +150,7 @@ def market_text(model: RelationshipModel) -> str:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# The page (built on first access of ``sim.app.Page``, which is what ``solara run sim.app`` looks up)
+# The page (built on first access of ``sim.viz.app.Page``, which is what ``solara run sim.viz.app`` looks up)
 # ----------------------------------------------------------------------------------------------------------------
 @functools.cache
 def build_page() -> Any:
@@ -158,7 +159,7 @@ def build_page() -> Any:
     from mesa.visualization import SolaraViz
     from mesa.visualization.utils import force_update, update_counter
 
-    from sim.figures import draw_quadrant, draw_timeline, new_figure, quadrant_snapshot, timeline
+    from sim.viz.figures import draw_quadrant, draw_timeline, new_figure, quadrant_snapshot, timeline
 
     def figure_png(figure: Any) -> Any:
         # png: one small image per chart, cheaper for the browser than thousands of SVG points
@@ -240,7 +241,7 @@ def build_page() -> Any:
 
 
 def __getattr__(name: str) -> Any:
-    # PEP 562: `Page` is built on first use, so importing sim.app needs no solara.
+    # PEP 562: `Page` is built on first use, so importing sim.viz.app needs no solara.
     if name == "Page":
         return build_page()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -258,7 +259,7 @@ def server_command(host: str, port: int) -> list[str]:
     """The command that serves the app: production mode (no file watching or auto-reload), no browser opened, and
     no look-up of a newer solara on PyPI (the versions are pinned; a classroom may be offline)."""
     return [
-        sys.executable, "-m", "solara", "run", "sim.app",
+        sys.executable, "-m", "solara", "run", "sim.viz.app",
         "--host", host, "--port", str(port), "--production", "--no-open", "--no-check-version",
     ]  # fmt: skip
 
@@ -325,7 +326,7 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sim.app [--host H] [--port P]``: the same as ``relsim app``."""
+    """``python -m sim.viz.app [--host H] [--port P]``: the same as ``relsim app``."""
     from sim.cli import standalone  # imported here: sim.cli imports this module
 
     return standalone("app", add_app_parser, run_app_command, argv)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtri
 
-from sim.config import Config
-from sim.levels import LEVEL_NAMES, LEVELS, level_index
+from sim.core.config import Config
+from sim.core.levels import LEVEL_NAMES, LEVELS, level_index
 
 FIELDS: dict[str, np.dtype] = {
     # identity and relationship

@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from sim.config import ConfigError
+from sim.core.config import ConfigError
+from sim.core.levels import LEVEL_NAMES
+from sim.core.model import RelationshipModel
+from sim.core.schema import QUADRANTS
 from sim.files import atomic_write
-from sim.levels import LEVEL_NAMES
-from sim.model import QUADRANTS, RelationshipModel
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -36,7 +37,7 @@ DEFAULT_OUT = Path("results") / "figures"
 MAX_POINTS = 1_500  # drawn at most; more points cost render time and add nothing to the picture
 SAMPLE_SEED = 20_240_607  # fixed: the same customers are drawn in every frame and every session
 
-# Jones & Sasser's names, in the order of sim.model.QUADRANTS, with colours that survive colour-blindness.
+# Jones & Sasser's names, in the order of sim.core.model.QUADRANTS, with colours that survive colour-blindness.
 QUADRANT_NAMES = {
     "loyalist": "loyalists / apostles",
     "hostage": "hostages",
@@ -53,7 +54,7 @@ class QuadrantSnapshot:
     """Where the customers are on the quadrant now.
 
     ``counts`` covers every active customer; ``satisfaction``, ``loyalty`` and ``quadrant`` (index into
-    :data:`sim.model.QUADRANTS`) cover the drawn sample only.
+    :data:`sim.core.model.QUADRANTS`) cover the drawn sample only.
     """
 
     month: int
@@ -322,7 +323,7 @@ def survival_curves(
 
     Every level runs with the same seeds, so each starts from the same customers (common random numbers).
     """
-    from sim.results import run
+    from sim.outputs.results import run
 
     params = {**SURVIVAL, **(params or {})}
     rows = []
@@ -404,7 +405,7 @@ def run_figures_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sim.figures [--out DIR] [--seed N]``: the same as ``relsim figures``."""
+    """``python -m sim.viz.figures [--out DIR] [--seed N]``: the same as ``relsim figures``."""
     from sim.cli import standalone  # imported here: sim.cli imports this module
 
     return standalone("figures", add_figures_parser, run_figures_command, argv)

@@ -1,7 +1,7 @@
 """Kotler's five relationship levels, each written as data.
 
 A level says *what* the firm does for a customer after the sale; *which* customers get which level is decided
-elsewhere (:mod:`sim.population` assigns a level to every customer from the run's config). Levels are
+elsewhere (:mod:`sim.core.population` assigns a level to every customer from the run's config). Levels are
 cumulative in capability, as Kotler describes them: each one keeps what the level below does and adds to it.
 
 Adding a sixth level means one new :class:`Level` entry in :data:`LEVELS` (and one test of what it adds).

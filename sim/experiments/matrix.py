@@ -37,14 +37,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim import checks
-from sim.config import FIELDS, ConfigError, from_mapping, load
+from sim.core.config import FIELDS, ConfigError, from_mapping, load
+from sim.core.levels import LEVEL_NAMES, level_index
+from sim.core.model import RelationshipModel
+from sim.engine import checks
 from sim.files import staged_folder
-from sim.levels import LEVEL_NAMES, level_index
-from sim.model import RelationshipModel
-from sim.results import yearly
+from sim.outputs.results import yearly
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SPEC = Path("experiments") / "matrix.toml"
 DEFAULT_OUT = Path("results") / "matrix"
 QUICK_OUT = Path("out") / "matrix-quick"
@@ -180,7 +180,7 @@ def _file_hash(path: Path) -> str:
 
 
 def _base_market(base_config: Path | None) -> dict[str, Any]:
-    """The model's defaults, or a flat config file's fields over them (validated by sim.config.load)."""
+    """The model's defaults, or a flat config file's fields over them (validated by sim.core.config.load)."""
     if base_config is None:
         values = from_mapping({}).as_dict()
     else:
@@ -405,7 +405,7 @@ def policies(scenario: str) -> list[tuple[str, str, str]]:
 def run_config(
     spec: MatrixSpec, cell: Cell, level: str, seed: int, *, tier_level: str = "none", scenario: str = "uniform"
 ) -> Any:
-    """The validated :class:`~sim.config.Config` of one run of a cell."""
+    """The validated :class:`~sim.core.config.Config` of one run of a cell."""
     params = {
         **spec.market,
         **(spec.technology_heavy if scenario == "technology_heavy" else {}),
@@ -537,7 +537,7 @@ def execute(tasks: Sequence[Mapping[str, Any]], workers: int = 1, progress: bool
     Results are placed by task index, so the frame is the same whatever the number of workers and the order in
     which runs finish. The largest runs start first so that workers finish together.
     """
-    from tqdm import tqdm  # a dependency of mesa; imported here to keep `import sim.matrix` light
+    from tqdm import tqdm  # a dependency of mesa; imported here to keep `import sim.experiments.matrix` light
 
     def cost(task: Mapping[str, Any]) -> float:
         config = task["config"]
@@ -1119,7 +1119,7 @@ def render_report(result: MatrixResult) -> str:
     base = (
         f"base config `{spec.base_config}` (sha256 {spec.base_config_hash})"
         if spec.base_config
-        else "the model defaults (sim.config.Config)"
+        else "the model defaults (sim.core.config.Config)"
     )
     lines += [
         "",

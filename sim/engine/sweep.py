@@ -3,14 +3,14 @@
 The pieces, in the order ``relsim sweep SPEC.toml`` uses them (docs/SWEEPS.md explains the format and design):
 
 - :func:`load_spec` reads a TOML spec into a validated :class:`SweepSpec` (base config, fixed fields, factors,
-  design, replications, seed, outputs); every error is one :class:`~sim.config.ConfigError` naming its key;
+  design, replications, seed, outputs); every error is one :class:`~sim.core.config.ConfigError` naming its key;
 - :func:`design` turns the factors into design points (grid, Latin hypercube, Sobol/Saltelli, Morris; the sampled
   designs come from SALib);
 - :func:`plan` lists the simulations: points that differ only in ``margin`` share one simulation (margin enters
   only the accounts), each simulation's seed derives from the sweep seed and its index (SeedSequence spawning),
   and simulations are cut into chunks;
 - :func:`run_chunk` runs one chunk: a pure, picklable function of plain data returning plain rows, so any
-  evaluator (:mod:`sim.evaluators`: in-process, process pool, Dask) gives bit-identical results;
+  evaluator (:mod:`sim.engine.evaluators`: in-process, process pool, Dask) gives bit-identical results;
 - :func:`run_sweep` drives an evaluator and appends each finished chunk to ``parts/`` as one Parquet file,
   written atomically; a restarted sweep skips the chunks already written (resume), and a finished one is
   consolidated into ``runs.parquet``. ``manifest.json`` holds the spec and its hash;
@@ -35,11 +35,12 @@ from typing import Any
 
 import numpy as np
 
-from sim import __version__, checks
-from sim.config import FIELDS, ConfigError, from_mapping, load
-from sim.evaluators import Evaluator, make_evaluator
+from sim import __version__
+from sim.core.config import FIELDS, ConfigError, from_mapping, load
+from sim.core.levels import LEVEL_NAMES
+from sim.engine import checks
+from sim.engine.evaluators import Evaluator, make_evaluator
 from sim.files import atomic_write
-from sim.levels import LEVEL_NAMES
 
 # ----------------------------------------------------------------------------------------------------------------
 # Names
@@ -64,7 +65,7 @@ TOTAL_METRICS = (
     "active_customers_end",
 )
 RATE_METRICS = ("retention_rate", "churn_rate", "cost_to_serve_per_customer")
-# The rest of `relsim run --json`'s scalars; these need sim.results.summarise (slower), so only when asked for.
+# The rest of `relsim run --json`'s scalars; these need sim.outputs.results.summarise (slower), so only when asked for.
 SUMMARY_METRICS = (
     "nps",
     "complaints_per_customer_year",
@@ -504,7 +505,7 @@ def design(spec: SweepSpec) -> tuple[np.ndarray, list[dict[str, Any]]]:
 
     Grid: the Cartesian product of the factors' values (the last factor varies fastest; X holds value indices
     for lists and the values for ranges). Sampled designs come from SALib with the sweep seed, so the same spec
-    always gives the same points (and sim.sensitivity can rebuild X for the analysis).
+    always gives the same points (and sim.experiments.sensitivity can rebuild X for the analysis).
     """
     factors = spec.factors
     if spec.design == "grid":
@@ -674,7 +675,7 @@ _RECORD = (
 
 def simulate(params: Mapping[str, Any], seed: int, summary: bool = False) -> dict[str, Any]:
     """Run the model once; the monthly series the metrics need (and the full summary if asked)."""
-    from sim.model import RelationshipModel  # imported here: `import sim.sweep` stays light for the CLI
+    from sim.core.model import RelationshipModel  # imported here: `import sim.engine.sweep` stays light for the CLI
 
     config = from_mapping({**params, "seed": seed})
     model = RelationshipModel(config).run()
@@ -682,7 +683,7 @@ def simulate(params: Mapping[str, Any], seed: int, summary: bool = False) -> dic
     series = {key: np.fromiter((month[key] for month in history), float, len(history)) for key in _RECORD}
     series["discount"] = (1.0 + config.discount_rate) ** (-np.arange(1, len(history) + 1, dtype=float) / 12.0)
     if summary:
-        from sim.results import summarise
+        from sim.outputs.results import summarise
 
         series["summary"] = _flatten(summarise(model.monthly(), config))
     return series
@@ -1041,13 +1042,15 @@ def summary_line(result: SweepResult) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sim.sweep SPEC.toml ...``: the same as ``relsim sweep`` (for use before the CLI lists it)."""
+    """``python -m sim.engine.sweep SPEC.toml ...``: the same as ``relsim sweep`` (for use before the CLI lists it)."""
     from sim.cli import standalone  # imported here: sim.cli imports this module
 
     return standalone("sweep", add_sweep_parser, run_sweep_command, argv)
 
 
 if __name__ == "__main__":
-    from sim.sweep import main as _main  # the imported module, so that workers unpickle sim.sweep.run_chunk
+    from sim.engine.sweep import (
+        main as _main,  # the imported module, so that workers unpickle sim.engine.sweep.run_chunk
+    )
 
     sys.exit(_main())

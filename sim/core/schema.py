@@ -1,0 +1,56 @@
+"""The model's vocabulary: names of quadrants, lifecycle stages, activities and the monthly record's keys.
+
+Kept apart from the model so that outputs, the engine and the docking reference can name what the model records
+without importing it (and Mesa with it).
+"""
+
+from __future__ import annotations
+
+QUADRANTS = ("loyalist", "hostage", "mercenary", "defector")
+STAGES = ("exploration", "formation", "stability", "decline")  # relationship lifecycle (Dwyer et al. 1987)
+ACTIVITIES = ("question", "complaint", "welcome_call", "outreach", "account_management")
+
+RECORD_KEYS = (
+    "month",
+    "active",
+    "initial_cohort_active",
+    "year_cohort_start",
+    "year_cohort_active",
+    "joined",
+    "joined_by_referral",
+    "left",
+    "left_dissatisfied",
+    "revenue",
+    "gross_margin",
+    *(f"cost_{activity}" for activity in ACTIVITIES),
+    "cost_agent",
+    "cost_ivr",
+    "relationship_cost",
+    "acquisition_cost",
+    "profit",
+    "discounted_profit",
+    "contacts_agent",
+    "contacts_ivr",
+    "problems",
+    "complaints",
+    "problems_detected",
+    "recovered",
+    "silent_dissatisfaction_found",
+    *QUADRANTS,
+    *STAGES,
+    "promoters",
+    "detractors",
+    "mean_satisfaction",
+    "mean_commitment",
+    "quality",
+    "heard_good",
+    "heard_bad",
+    "happy_tellers",
+    "unhappy_tellers",
+    "good_mentions",
+    "bad_mentions",
+    "attraction",
+)
+
+
+HEADLINE_KEYS = ("active", "left", "joined", "revenue", "relationship_cost", "profit", "complaints", "quality")

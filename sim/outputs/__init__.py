@@ -1,0 +1,1 @@
+"""relsim outputs layer."""
