@@ -23,7 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from sim.cli.common import resolve_spec
+from sim.cli.experiments import MATRIX_SPEC
 from sim.experiments import matrix
+from sim.viz.matrix import write_results
 
 TARGET_S = {"full": 300.0, "quick": 30.0}
 
@@ -31,7 +34,7 @@ TARGET_S = {"full": 300.0, "quick": 30.0}
 def measure(
     quick: bool = False, workers: int | None = None, replications: int | None = None, out: str | None = None
 ) -> dict:
-    spec = matrix.load_spec(matrix.resolve_spec(matrix.DEFAULT_SPEC))
+    spec = matrix.load_spec(resolve_spec(MATRIX_SPEC))
     if quick:
         spec = spec.quick_spec()
     if replications is not None:
@@ -40,7 +43,7 @@ def measure(
     target = Path(out) if out else Path(tempfile.mkdtemp(prefix="bench-matrix-")) / "matrix"
     start = time.perf_counter()
     result = matrix.run_matrix(spec, workers=workers, progress=sys.stderr.isatty())
-    matrix.write_results(target, result)
+    write_results(target, result)
     wall = time.perf_counter() - start
     if not out:
         shutil.rmtree(target.parent, ignore_errors=True)

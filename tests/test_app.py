@@ -1,4 +1,4 @@
-"""The teaching app as a teacher uses it: served by `python -m sim.viz.app` (what `relsim app` runs), driven in headless
+"""The teaching app as a teacher uses it: served by `python -m sim app` (what `relsim app` runs), driven in headless
 Chromium (Debian's /usr/bin/chromium through Playwright).
 
 The browser test needs the app extras and Debian's chromium; it is skipped, with the reason, only when one of them
@@ -25,8 +25,10 @@ from pathlib import Path
 
 import pytest
 
+from sim.cli.viz import app as run_app_command
 from sim.core.config import ConfigError
-from sim.viz.app import CONTROLS, ClassroomModel, check_address, market_text, missing_modules, run_app_command
+from sim.viz.app import CONTROLS, ClassroomModel, market_text
+from sim.viz.server import check_address, missing_modules
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -101,7 +103,7 @@ def app_url(tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     log = (tmp_path / "server.log").open("w+")
     server = subprocess.Popen(
-        [sys.executable, "-m", "sim.viz.app", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "sim", "app", "--host", "127.0.0.1", "--port", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: the solara child goes with it

@@ -65,7 +65,7 @@ def test_fields_lists_every_config_field(capsys):
 
 def test_installed_command_reports_errors_without_a_traceback():
     completed = subprocess.run(
-        [sys.executable, "-m", "sim.cli", "run", "--set", "level=gold"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "sim", "run", "--set", "level=gold"], capture_output=True, text=True, check=False
     )
     assert completed.returncode == 2
     assert "Traceback" not in completed.stderr
@@ -73,9 +73,9 @@ def test_installed_command_reports_errors_without_a_traceback():
         "relsim: error: level: must be one of basic, reactive, accountable, proactive, partnership; got 'gold'"
     )
     unknown_flag = subprocess.run(
-        [sys.executable, "-m", "sim.cli", "run", "--bogus"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "sim", "run", "--bogus"], capture_output=True, text=True, check=False
     )
     assert unknown_flag.returncode == 2 and "Traceback" not in unknown_flag.stderr
     assert len(unknown_flag.stderr.strip().splitlines()) == 1
-    help_text = subprocess.run([sys.executable, "-m", "sim.cli", "--help"], capture_output=True, text=True, check=True)
+    help_text = subprocess.run([sys.executable, "-m", "sim", "--help"], capture_output=True, text=True, check=True)
     assert "run" in help_text.stdout

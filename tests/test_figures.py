@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from sim import RelationshipModel
+from sim.cli.viz import figures as run_figures_command
 from sim.core.config import ConfigError
 from sim.viz.figures import (
     draw_quadrant,
@@ -16,7 +17,6 @@ from sim.viz.figures import (
     new_figure,
     quadrant_animation,
     quadrant_snapshot,
-    run_figures_command,
     sample_mask,
     survival_curves,
     survival_figure,

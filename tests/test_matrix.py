@@ -17,11 +17,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import sim.viz.matrix
+from sim.cli import build_parser
+from sim.cli import experiments as commands
+from sim.cli.common import resolve_spec
 from sim.core.config import ConfigError
 from sim.core.levels import LEVEL_NAMES
 from sim.core.model import RelationshipModel
 from sim.experiments import matrix
 from sim.outputs.results import run_summary
+from sim.viz.matrix import write_results
 
 SPEC_PATH = Path(__file__).resolve().parents[1] / "experiments" / "matrix.toml"
 KOTLER = {
@@ -363,7 +368,7 @@ def test_per_customer_results_of_a_sample_do_not_depend_on_its_size(spec):
 
 # --- outputs and the command ----------------------------------------------------------------------------------------
 def test_write_results_produces_every_file_and_the_report_states_the_score(tiny_result, tmp_path):
-    out = matrix.write_results(tmp_path / "matrix", tiny_result)
+    out = write_results(tmp_path / "matrix", tiny_result)
     for name in (
         "cells.csv",
         "technology_heavy.csv",
@@ -406,17 +411,15 @@ def test_a_failed_write_leaves_the_previous_results_untouched(tiny_result, tmp_p
     def broken(*_: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(matrix, "plot_profit_by_level", broken)
+    monkeypatch.setattr(sim.viz.matrix, "plot_profit_by_level", broken)
     with pytest.raises(RuntimeError):
-        matrix.write_results(out, tiny_result)
+        write_results(out, tiny_result)
     assert (out / "REPORT.md").read_text() == "previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["matrix"]
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    matrix.add_matrix_parser(parser.add_subparsers(dest="command"))
-    return parser.parse_args(["matrix", *argv])
+    return build_parser().parse_args(["matrix", *argv])
 
 
 def _tiny_spec_file(tmp_path: Path) -> Path:
@@ -435,7 +438,7 @@ def _tiny_spec_file(tmp_path: Path) -> Path:
 def test_the_command_runs_quick_and_prints_json(tmp_path, capsys):
     spec = _tiny_spec_file(tmp_path)
     args = _parse(["--quick", "--json", "--workers", "1", "--spec", str(spec), "--out", str(tmp_path / "out")])
-    assert matrix.run_matrix_command(args) == 0
+    assert commands.matrix(args) == 0
     records = json.loads(capsys.readouterr().out)
     assert len(records) == 45
     assert {
@@ -464,11 +467,11 @@ def test_the_command_runs_quick_and_prints_json(tmp_path, capsys):
 )
 def test_bad_options_name_the_option(argv, option, tmp_path):
     with pytest.raises(ConfigError) as caught:
-        matrix.run_matrix_command(_parse([*argv, "--out", str(tmp_path / "out")]))
+        commands.matrix(_parse([*argv, "--out", str(tmp_path / "out")]))
     assert caught.value.field == option
     assert not (tmp_path / "out").exists()
 
 
 def test_the_default_spec_is_found_from_another_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert matrix.resolve_spec(matrix.DEFAULT_SPEC).resolve() == SPEC_PATH
+    assert resolve_spec(commands.MATRIX_SPEC).resolve() == SPEC_PATH

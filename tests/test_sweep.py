@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sim.cli import main as cli_main
 from sim.core.config import ConfigError, from_mapping
 from sim.core.model import RelationshipModel
 from sim.engine.evaluators import ProcessPoolEvaluator, SequentialEvaluator, make_evaluator
@@ -19,7 +20,6 @@ from sim.engine.sweep import (
     design,
     load_results,
     load_spec,
-    main,
     metrics,
     parse_spec,
     plan,
@@ -28,6 +28,10 @@ from sim.engine.sweep import (
     simulate,
 )
 from sim.outputs.results import summarise
+
+
+def main(argv: list[str]) -> int:
+    return cli_main(["sweep", *argv])
 
 ROOT = Path(__file__).resolve().parents[1]
 CALIBRATED = ROOT / "experiments" / "calibrated.toml"

@@ -15,9 +15,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from sim.cli import main as cli_main
 from sim.core.config import ConfigError
 from sim.engine.evaluators import DaskEvaluator, SequentialEvaluator
-from sim.engine.sweep import load_results, load_spec, main, run_sweep
+from sim.engine.sweep import load_results, load_spec, run_sweep
+
+
+def main(argv: list[str]) -> int:
+    return cli_main(["sweep", *argv])
 
 pytest.importorskip("distributed")
 

@@ -13,7 +13,8 @@ from sim.core.config import ConfigError
 from sim.core.model import RelationshipModel
 from sim.engine.evaluators import ProcessPoolEvaluator, SequentialEvaluator
 from sim.engine.sweep import plan, run_sweep
-from sim.experiments.phase import kotler_regions, load_phase, run_phase, winners
+from sim.experiments.phase import kotler_regions, load_phase, winners
+from sim.viz.phase import run_phase
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -64,7 +64,7 @@ def test_sigkill_then_resume_finishes_only_the_remaining_runs(tmp_path):
     parts = out / "parts"
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "sim.engine.sweep", str(spec_path), "--out", str(out), "--workers", "2"],
+        [sys.executable, "-m", "sim", "sweep", str(spec_path), "--out", str(out), "--workers", "2"],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

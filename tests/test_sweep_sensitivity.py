@@ -17,9 +17,9 @@ from sim.experiments.sensitivity import (
     morris_indices,
     parse_sensitivity,
     responses,
-    run_sensitivity,
     sobol_indices,
 )
+from sim.viz.sensitivity import run_sensitivity
 
 pytest.importorskip("SALib")
 ROOT = Path(__file__).resolve().parents[1]

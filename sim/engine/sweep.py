@@ -19,7 +19,6 @@ The pieces, in the order ``relsim sweep SPEC.toml`` uses them (docs/SWEEPS.md ex
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import itertools
 import json
@@ -28,7 +27,7 @@ import shutil
 import sys
 import time
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -991,66 +990,3 @@ def _consolidate(out: Path, plan_: Plan, manifest: dict[str, Any], seconds: floa
         _write_json(out / MANIFEST, manifest)
     shutil.rmtree(out / PARTS, ignore_errors=True)
     return frame
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Command line
-# ----------------------------------------------------------------------------------------------------------------
-def add_execution_options(parser: argparse.ArgumentParser) -> None:
-    """--workers / --scheduler / --dask, shared by sweep, sensitivity and phase."""
-    parser.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: all cores)")
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask distributed cluster, e.g. tcp://host:8786")
-    where.add_argument("--dask", action="store_true", help="start a local Dask cluster (--workers processes)")
-
-
-def add_sweep_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``relsim sweep`` to the CLI's subparsers."""
-    parser = subparsers.add_parser(
-        "sweep",
-        help="run a parameter sweep from a spec (grid, Latin hypercube, Sobol, Morris); resumable, parallel",
-        description="Run every simulation of a sweep spec and store one row per run in OUT/runs.parquet. An "
-        "interrupted sweep resumes where it stopped when started again with the same spec.",
-    )
-    parser.add_argument("spec", metavar="SPEC.toml", help="sweep spec (see docs/SWEEPS.md)")
-    parser.add_argument("--out", metavar="DIR", help="output folder (default: the spec's sweep.out)")
-    add_execution_options(parser)
-    return parser
-
-
-def run_sweep_command(args: argparse.Namespace) -> int:
-    """``relsim sweep``: validate the options and the spec, run or resume, print a one-paragraph summary."""
-    evaluator = make_evaluator(args.workers, args.scheduler, args.dask)
-    spec = load_spec(args.spec)
-    out = Path(args.out) if args.out else None
-    if out is None and spec.out is None:
-        raise checks.fail("--out", "no output folder: pass --out DIR or set sweep.out in the spec")
-    result = run_sweep(spec, out, evaluator, progress=True)
-    print(summary_line(result))
-    return 0
-
-
-def summary_line(result: SweepResult) -> str:
-    if result.new_runs == 0:
-        return f"relsim sweep: all {result.runs:,} runs already done; results: {result.out / RESULTS}"
-    earlier = result.runs - result.new_runs
-    resumed = f" ({earlier:,} from an earlier start)" if earlier else ""
-    return (
-        f"relsim sweep: {result.runs:,} runs{resumed}; {result.new_runs:,} in {result.seconds:.1f} s on "
-        f"{result.evaluator}, {result.rate:.1f} runs/s; results: {result.out / RESULTS}"
-    )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sim.engine.sweep SPEC.toml ...``: the same as ``relsim sweep`` (for use before the CLI lists it)."""
-    from sim.cli import standalone  # imported here: sim.cli imports this module
-
-    return standalone("sweep", add_sweep_parser, run_sweep_command, argv)
-
-
-if __name__ == "__main__":
-    from sim.engine.sweep import (
-        main as _main,  # the imported module, so that workers unpickle sim.engine.sweep.run_chunk
-    )
-
-    sys.exit(_main())

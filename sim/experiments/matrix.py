@@ -17,7 +17,6 @@ Plain data in, DataFrames out. The pieces, in the order a run uses them (docs/MA
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -41,7 +40,6 @@ from sim.core.config import FIELDS, ConfigError, from_mapping, load
 from sim.core.levels import LEVEL_NAMES, level_index
 from sim.core.model import RelationshipModel
 from sim.engine import checks
-from sim.files import staged_folder
 from sim.outputs.results import yearly
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -945,14 +943,14 @@ def json_records(result: MatrixResult) -> list[dict[str, Any]]:
     return records
 
 
-def _money(value: float) -> str:
+def money(value: float) -> str:
     """Dollars in millions, readable in a table."""
     if not math.isfinite(value):
         return "–"
     return f"{value / 1e6:,.2f}"
 
 
-def _ci(low: float, high: float, fmt: Any = _money) -> str:
+def interval(low: float, high: float, fmt: Any = money) -> str:
     if not (math.isfinite(low) and math.isfinite(high)):
         return "–"
     return f"[{fmt(low)}, {fmt(high)}]"
@@ -1013,8 +1011,8 @@ def render_report(result: MatrixResult) -> str:
             lines.append(
                 f"- **{row['cell']}** ({cell.customers:,} customers × {cell.revenue_per_customer:,.0f} $, margin "
                 f"{cell.margin:.0%}): the model's best is **{row['best_level']}**, "
-                f"Kotler's is {row['recommended_level']}; best − recommended = {_money(row['diff_mean'])} $M "
-                f"{_ci(row['diff_ci_low'], row['diff_ci_high'])}. "
+                f"Kotler's is {row['recommended_level']}; best − recommended = {money(row['diff_mean'])} $M "
+                f"{interval(row['diff_ci_low'], row['diff_ci_high'])}. "
                 f"{row['mechanism']}{note}"
             )
         lines.append("")
@@ -1032,8 +1030,8 @@ def render_report(result: MatrixResult) -> str:
     for _, row in v.iterrows():
         lines.append(
             f"| {row['cell']} | {row['customers']:,} | {row['revenue_per_customer']:,.0f} $ | {row['margin']:.0%} | "
-            f"{row['recommended_level']} | {row['best_level']} | {_money(row['diff_mean'])} "
-            f"{_ci(row['diff_ci_low'], row['diff_ci_high'])} | {'yes' if row['agreement'] else '**no**'} |"
+            f"{row['recommended_level']} | {row['best_level']} | {money(row['diff_mean'])} "
+            f"{interval(row['diff_ci_low'], row['diff_ci_high'])} | {'yes' if row['agreement'] else '**no**'} |"
         )
     lines += [
         "",
@@ -1060,8 +1058,8 @@ def render_report(result: MatrixResult) -> str:
         for _, row in group.iterrows():
             mark = ("★" if row["is_best"] else "") + ("◆" if row["is_recommended"] else "")
             lines.append(
-                f"| {row['level']} {mark} | {_money(row['profit_mean'])} | "
-                f"{_ci(row['profit_ci_low'], row['profit_ci_high'])} | {row['retention_mean']:.1%} | "
+                f"| {row['level']} {mark} | {money(row['profit_mean'])} | "
+                f"{interval(row['profit_ci_low'], row['profit_ci_high'])} | {row['retention_mean']:.1%} | "
                 f"{row['cost_to_serve_mean']:,.2f} |"
             )
         lines.append("")
@@ -1087,8 +1085,8 @@ def render_report(result: MatrixResult) -> str:
         lines.append(
             f"| {row['cell']} | {row['best_level_base']} | {row['best_level']} | "
             f"{'yes' if row['best_is_at_least_minimum'] else 'no'} | "
-            f"{row['best_high_level']} − {row['best_low_level']} = {_money(row['high_minus_low_mean'])} "
-            f"{_ci(row['high_minus_low_ci_low'], row['high_minus_low_ci_high'])} | {row['claim']} |"
+            f"{row['best_high_level']} − {row['best_low_level']} = {money(row['high_minus_low_mean'])} "
+            f"{interval(row['high_minus_low_ci_low'], row['high_minus_low_ci_high'])} | {row['claim']} |"
         )
     tiers = result.tiered[result.tiered["is_best_tiered"]]
     counts = tiers["verdict"].value_counts()
@@ -1109,9 +1107,9 @@ def render_report(result: MatrixResult) -> str:
     ]
     for _, row in tiers.iterrows():
         lines.append(
-            f"| {row['cell']} | {row['best_uniform_level']} | {_money(row['best_uniform_mean'])} | {row['upper']} / "
-            f"{row['lower']} | {_money(row['profit_mean'])} | {_money(row['diff_vs_best_uniform_mean'])} "
-            f"{_ci(row['diff_vs_best_uniform_ci_low'], row['diff_vs_best_uniform_ci_high'])} | {row['verdict']} |"
+            f"| {row['cell']} | {row['best_uniform_level']} | {money(row['best_uniform_mean'])} | {row['upper']} / "
+            f"{row['lower']} | {money(row['profit_mean'])} | {money(row['diff_vs_best_uniform_mean'])} "
+            f"{interval(row['diff_vs_best_uniform_ci_low'], row['diff_vs_best_uniform_ci_high'])} | {row['verdict']} |"
         )
     seeds = spec.seeds()
     timings = result.timings
@@ -1161,247 +1159,11 @@ def _version() -> str:
     return __version__
 
 
-def _level_colours() -> list[Any]:
-    from matplotlib import colormaps
-
-    cmap = colormaps["viridis"]
-    return [cmap(x) for x in np.linspace(0.1, 0.9, len(LEVEL_NAMES))]
 
 
-def _grid(spec: MatrixSpec) -> tuple[list[str], list[str]]:
-    rows = list(dict.fromkeys(c.row for c in spec.cells))
-    columns = list(dict.fromkeys(c.column for c in spec.cells))
-    return rows, columns
 
 
-def plot_heatmap(result: MatrixResult, path: Path) -> None:
-    """Two panels: the model's best level per cell (agreement marked) and Kotler's recommendation."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.colors import ListedColormap
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
-
-    spec = result.spec
-    rows, columns = _grid(spec)
-    colours = _level_colours()
-    cmap = ListedColormap(colours)
-    verdict = result.verdicts.set_index("cell")
-    fig = Figure(figsize=(12, 5.2))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 2)
-    for ax, title, key in (
-        (axes[0], "Model: most profitable level", "best_level"),
-        (axes[1], "Kotler: recommended level", "recommended_level"),
-    ):
-        grid = np.full((len(rows), len(columns)), np.nan)
-        for cell in spec.cells:
-            i, j = rows.index(cell.row), columns.index(cell.column)
-            level = verdict.loc[cell.name, key]
-            grid[i, j] = level_index(level)
-            text = level
-            agrees = bool(verdict.loc[cell.name, "agreement"])
-            if key == "best_level":
-                text += "\nagrees" if agrees else "\ndiffers"
-                if not agrees:
-                    ax.add_patch(Rectangle((j - 0.47, i - 0.47), 0.94, 0.94, fill=False, edgecolor="red", lw=3))
-            dark = level_index(level) < 2
-            ax.text(j, i, text, ha="center", va="center", fontsize=11, color="white" if dark else "black")
-        ax.imshow(grid, cmap=cmap, vmin=-0.5, vmax=len(LEVEL_NAMES) - 0.5)
-        ax.set_xticks(range(len(columns)), [f"{c} margin" for c in columns])
-        labels = []
-        for r in rows:
-            cell = next(c for c in spec.cells if c.row == r)
-            labels.append(f"{r}\n{cell.customers:,} × {cell.revenue_per_customer:,.0f} $")
-        ax.set_yticks(range(len(rows)), labels)
-        ax.set_title(title)
-    low, high = result.agreement_ci
-    fig.suptitle(
-        f"Kotler's recommendation holds in {result.agreement} of {len(spec.cells)} cells "
-        f"({spec.confidence:.0%} bootstrap CI {low:.0f}–{high:.0f}); red frame: differs"
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
 
 
-def plot_profit_by_level(result: MatrixResult, path: Path) -> None:
-    """A bar chart per cell: mean profit per level with CI whiskers; Kotler's level highlighted."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    spec = result.spec
-    rows, columns = _grid(spec)
-    fig = Figure(figsize=(13, 10))
-    FigureCanvasAgg(fig)
-    axes = np.atleast_2d(fig.subplots(len(rows), len(columns), squeeze=False))
-    for ax in axes.ravel():
-        ax.set_visible(False)
-    x = np.arange(len(LEVEL_NAMES))
-    for name, group in result.cells.groupby("cell", sort=False):
-        cell = next(c for c in spec.cells if c.name == name)
-        ax = axes[rows.index(cell.row), columns.index(cell.column)]
-        ax.set_visible(True)
-        mean = group["profit_mean"].to_numpy() / 1e6
-        low = group["profit_ci_low"].to_numpy() / 1e6
-        high = group["profit_ci_high"].to_numpy() / 1e6
-        # Levels far below the best (Partnership for mass markets) would flatten the rest: clip them and label.
-        top = np.nanmax(np.where(np.isfinite(high), high, mean))
-        # "Far below": under the usual levels' spread (median rule) and well below the best in absolute terms.
-        middle = float(np.median(mean))
-        best = float(np.max(mean))
-        off = (mean < middle - 5.0 * max(best - middle, 1e-9)) & (mean < best - 3.0 * max(abs(best), 1e-9))
-        lows = np.where(np.isfinite(low), low, mean)[~off]
-        floor = min(0.0, float(lows.min()))
-        span = max(top - floor, 1e-9)
-        floor = floor - (0.12 * span if off.any() else 0.02 * span if floor < 0 else 0.0)
-        shown = np.where(off, floor, mean)
-        colours = ["tab:orange" if lv == cell.recommended else "lightgray" for lv in LEVEL_NAMES]
-        edges = ["black" if best else "none" for best in group["is_best"]]
-        ax.bar(x, shown, color=colours, edgecolor=edges, linewidth=1.5, hatch=None)
-        errors = np.vstack([mean - low, high - mean])
-        visible = ~off & np.isfinite(errors).all(0)
-        ax.errorbar(x[visible], mean[visible], yerr=errors[:, visible], fmt="none", ecolor="black", capsize=3)
-        for i in np.flatnonzero(off):
-            ax.text(x[i], floor, f"{mean[i]:,.0f}\n(off scale)", ha="center", va="bottom", fontsize=7)
-        ax.set_ylim(floor, top + 0.08 * max(top - floor, 1e-9))
-        ax.axhline(0, color="black", lw=0.5)
-        ax.set_xticks(x, list(LEVEL_NAMES), fontsize=7)
-        verdict = "agrees" if bool(group["agreement"].iloc[0]) else "differs"
-        ax.set_title(f"{name}: Kotler {cell.recommended}, {verdict}", fontsize=9)
-        ax.set_ylabel("$M", fontsize=8)
-    fig.suptitle(
-        f"{spec.metric.replace('_', ' ')} by level ({spec.confidence:.0%} CI over {spec.replications} "
-        "replications); orange: Kotler's level; black edge: best\nWhiskers are each level's own CI; the verdict "
-        "uses paired differences between levels (common random numbers), which are much narrower"
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
 
 
-def write_results(out_dir: str | Path, result: MatrixResult) -> Path:
-    """Write cells.csv, technology_heavy.csv, tiered.csv, runs.csv.gz, parameters.json, the figures and REPORT.md.
-
-    Everything is written into a temporary directory beside ``out_dir`` and moved into place at the end, so a
-    failed run leaves no half-written results (an existing ``out_dir`` is replaced only when all is written).
-    """
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ConfigError("--out", f"{out} exists and is not a directory")
-    with staged_folder(out) as staging:
-        started = time.perf_counter()
-        result.cells.to_csv(staging / "cells.csv", index=False)
-        result.technology_heavy.to_csv(staging / "technology_heavy.csv", index=False)
-        result.tiered.to_csv(staging / "tiered.csv", index=False)
-        result.runs.to_csv(
-            staging / "runs.csv.gz", index=False, float_format="%.8g", compression={"method": "gzip", "mtime": 0}
-        )  # mtime 0: the same runs give the same bytes
-        spec = result.spec
-        parameters = {
-            "spec": spec.source,
-            "spec_sha256": spec.source_hash,
-            "mode": spec.mode,
-            "base_config": spec.base_config,
-            "base_config_sha256": spec.base_config_hash,
-            "market": dict(spec.market),
-            "market_overrides": dict(spec.market_overrides),
-            "technology_heavy": dict(spec.technology_heavy),
-            "tier_share": spec.tier_share,
-            "replications": spec.replications,
-            "years": spec.years,
-            "base_seed": spec.base_seed,
-            "seeds": spec.seeds(),
-            "metric": spec.metric,
-            "confidence": spec.confidence,
-            "bootstrap": spec.bootstrap,
-            "bootstrap_seed": spec.bootstrap_seed,
-            "cells": [{**c.__dict__, "also_acceptable": list(c.also_acceptable), "scale": c.scale} for c in spec.cells],
-            "agreement": result.agreement,
-            "agreement_ci": list(result.agreement_ci),
-            "timings_s": result.timings,
-            "workers": result.workers,
-        }
-        (staging / "parameters.json").write_text(json.dumps(parameters, indent=2) + "\n")
-        plot_heatmap(result, staging / "heatmap.png")
-        plot_profit_by_level(result, staging / "profit_by_level.png")
-        result.timings["writing_s"] = time.perf_counter() - started
-        (staging / "REPORT.md").write_text(render_report(result))
-    return out
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Command line
-# ----------------------------------------------------------------------------------------------------------------
-def add_matrix_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``relsim matrix`` to the CLI's subparsers."""
-    parser = subparsers.add_parser(
-        "matrix",
-        help="run the matrix experiment: is Kotler's recommended level the most profitable in each cell?",
-        description="Run every relationship level in each cell of Kotler's matrix (common random numbers), plus the "
-        "technology-heavy and tiered-policy claims, and write CSVs, figures and REPORT.md.",
-    )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help=f"a smaller run for a first look (under 30 s; writes {QUICK_OUT}/ by default)",
-    )
-    parser.add_argument("--json", action="store_true", help="print the per-cell results as JSON")
-    parser.add_argument("--replications", type=int, metavar="R", help="replications per cell and level")
-    parser.add_argument("--workers", type=int, metavar="N", help="worker processes (default: all cores)")
-    parser.add_argument(
-        "--out",
-        metavar="DIR",
-        help=f"output directory (default {DEFAULT_OUT}/, or {QUICK_OUT}/ with --quick); replaced as a whole",
-    )
-    parser.add_argument(
-        "--spec",
-        metavar="FILE",
-        default=str(DEFAULT_SPEC),
-        help=f"experiment spec (default {DEFAULT_SPEC}, from the current directory or the repository)",
-    )
-    return parser
-
-
-def resolve_spec(name: str | Path) -> Path:
-    """The spec file: as given (relative to the current directory), else relative to the repository root."""
-    path = Path(name)
-    if path.is_file() or path.is_absolute():
-        return path
-    fallback = REPO_ROOT / path
-    return fallback if fallback.is_file() else path
-
-
-def run_matrix_command(args: argparse.Namespace) -> int:
-    """``relsim matrix``: validate every option and the spec, run, write the results, print a summary."""
-    if args.replications is not None and args.replications < 1:
-        raise ConfigError("--replications", f"must be an integer of at least 1; got {args.replications}")
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError("--workers", f"must be an integer of at least 1; got {args.workers}")
-    spec_path = resolve_spec(args.spec)
-    if not spec_path.is_file():
-        raise ConfigError("--spec", f"file not found: {args.spec}")
-    spec = load_spec(spec_path)
-    if args.quick:
-        spec = spec.quick_spec()
-    if args.replications is not None:
-        spec = spec.reduced(replications=args.replications)
-    out = Path(args.out) if args.out else (QUICK_OUT if args.quick else DEFAULT_OUT)
-    if out.exists() and not out.is_dir():
-        raise ConfigError("--out", f"{out} exists and is not a directory")
-    result = run_matrix(spec, workers=args.workers, progress=True)
-    write_results(out, result)
-    if args.json:
-        print(json.dumps(json_records(result), indent=2))
-        return 0
-    low, high = result.agreement_ci
-    print(
-        f"relsim matrix: Kotler's recommendation holds in {result.agreement} of {len(spec.cells)} cells "
-        f"({spec.confidence:.0%} bootstrap CI {low:.0f}–{high:.0f}); {spec.replications} replications, "
-        f"{spec.years} years, {sum(result.timings.get(k, 0) for k in ('simulation_s', 'analysis_s')):.1f} s"
-    )
-    for _, row in result.verdicts.iterrows():
-        mark = "agrees " if row["agreement"] else "DIFFERS"
-        print(
-            f"  {row['cell']:<14} Kotler {row['recommended_level']:<12} model {row['best_level']:<12} {mark}  "
-            f"best − Kotler {_money(row['diff_mean']):>10} $M {_ci(row['diff_ci_low'], row['diff_ci_high'])}"
-        )
-    print(f"  report: {out / 'REPORT.md'}")
-    return 0

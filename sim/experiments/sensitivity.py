@@ -15,13 +15,8 @@ The indices go to ``morris.csv`` and ``sobol.csv``, the figures to ``morris.png`
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
-import shutil
-import sys
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,8 +26,7 @@ import pandas as pd
 
 from sim.core.config import ConfigError
 from sim.core.levels import LEVEL_NAMES
-from sim.engine.evaluators import Evaluator, make_evaluator
-from sim.engine.sweep import SweepSpec, add_execution_options, design, parse_spec, run_sweep
+from sim.engine.sweep import SweepSpec, design, parse_spec
 
 METHODS = ("morris", "sobol")
 SECTION_KEYS = ("out", "methods", "morris_samples", "sobol_samples", "confidence", "resamples")
@@ -227,84 +221,20 @@ def analyse(spec: SweepSpec, frame: pd.DataFrame, confidence: float = 0.95, resa
 # ----------------------------------------------------------------------------------------------------------------
 # Figures and report
 # ----------------------------------------------------------------------------------------------------------------
-def _label(response: str) -> str:
+def label(response: str) -> str:
     if " · " in response:  # "market · response"
         market, response = response.split(" · ", 1)
-        return f"{market}: {_label(response)}"
+        return f"{market}: {label(response)}"
     if response.startswith("advantage."):
         return f"{response.split('.', 1)[1]} − basic"
     return {"lead": "lead of the winner", "winner": "winning level (0–4)"}.get(response, response)
 
 
-def plot_morris(indices: pd.DataFrame, path: Path) -> None:
-    """Classic Morris chart per response: mu* (importance) against sigma (non-linearity, interactions)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    responses_ = list(dict.fromkeys(indices["response"]))
-    cols = 3
-    rows = math.ceil(len(responses_) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.9 * rows), squeeze=False)
-    factors = list(dict.fromkeys(indices["factor"]))
-    colours = plt.get_cmap("tab10")(np.arange(len(factors)) % 10)
-    for ax, response in zip(axes.ravel(), responses_, strict=False):
-        part = indices[indices["response"] == response].set_index("factor").reindex(factors)
-        scale = 1e6 if response != "winner" else 1.0
-        for j, factor in enumerate(factors):
-            mu_star, sigma = part.loc[factor, "mu_star"] / scale, part.loc[factor, "sigma"] / scale
-            ax.scatter(mu_star, sigma, color=colours[j], s=28, zorder=3)
-            ax.annotate(
-                factor.replace("log10_", ""), (mu_star, sigma), fontsize=7, xytext=(3, 2), textcoords="offset points"
-            )
-        top = max(float(part["mu_star"].max() / scale), 1e-12)
-        ax.plot([0, top], [0, top], color="0.8", lw=0.8, zorder=1)  # sigma = mu*: strongly non-linear above it
-        ax.set_title(_label(response), fontsize=10)
-        ax.set_xlabel("μ* (mean |elementary effect|)" + (", $M" if scale != 1 else ", levels"), fontsize=8)
-        ax.set_ylabel("σ" + (", $M" if scale != 1 else ""), fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
-    for ax in axes.ravel()[len(responses_) :]:
-        ax.axis("off")
-    fig.suptitle("Morris screening: which inputs move the choice of relationship level", fontsize=12)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
-def plot_sobol(indices: pd.DataFrame, path: Path) -> None:
-    """Heatmap of total Sobol indices (ST), first-order indices (S1) in brackets."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    responses_ = list(dict.fromkeys(indices["response"]))
-    factors = list(dict.fromkeys(indices["factor"]))
-    st = indices.pivot(index="response", columns="factor", values="ST").reindex(index=responses_, columns=factors)
-    s1 = indices.pivot(index="response", columns="factor", values="S1").reindex(index=responses_, columns=factors)
-    fig, ax = plt.subplots(figsize=(1.25 * len(factors) + 2.5, 0.62 * len(responses_) + 1.8))
-    image = ax.imshow(st.clip(0, 1).to_numpy(float), cmap="Blues", vmin=0, vmax=1, aspect="auto")
-    for i in range(len(responses_)):
-        for j in range(len(factors)):
-            total, first = st.iloc[i, j], s1.iloc[i, j]
-            if np.isnan(total):
-                continue
-            colour = "white" if total > 0.6 else "black"
-            ax.text(j, i, f"{total:.2f}\n({first:.2f})", ha="center", va="center", fontsize=7, color=colour)
-    ax.set_xticks(
-        range(len(factors)), [f.replace("log10_", "log ") for f in factors], rotation=30, ha="right", fontsize=8
-    )
-    ax.set_yticks(range(len(responses_)), [_label(r) for r in responses_], fontsize=8)
-    fig.colorbar(image, ax=ax, label="total index ST", shrink=0.8)
-    ax.set_title("Sobol indices: total ST (first-order S1)", fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
-def _ranking(indices: pd.DataFrame, value: str, top: int = 3) -> dict[str, str]:
+def ranking(indices: pd.DataFrame, value: str, top: int = 3) -> dict[str, str]:
     """The ``top`` factors of each response (per market when the spec has scenarios), as text."""
     keys = ["scenario", "response"] if "scenario" in indices else ["response"]
     lines = {}
@@ -319,111 +249,5 @@ def _ranking(indices: pd.DataFrame, value: str, top: int = 3) -> dict[str, str]:
     return lines
 
 
-def write_report(
-    out: Path, spec: SensitivitySpec, results: Mapping[str, pd.DataFrame], timings: Mapping[str, float]
-) -> Path:
-    sweeps = spec.sweeps
-    first = next(iter(sweeps.values()))
-    lines = [
-        "# Sensitivity of the choice of relationship level",
-        "",
-        f"Generated by `relsim sensitivity {spec.source}`; the spec is copied to `spec.toml`. Rows of every run are "
-        "in `runs-<method>/runs.parquet` (with `manifest.json`: the resolved spec and its hash).",
-        "",
-        "Responses (per design point, mean over replications): `advantage.<level>` = discounted profit of the level "
-        f"minus {first.baseline}'s; `lead` = best minus second best; `winner` = index of the winning level "
-        "(0 basic … 4 partnership).",
-        "",
-        "Factors: "
-        + ", ".join(
-            f"`{f.name}` {f.low:g}–{f.high:g}{' (log scale)' if f.scale == 'log' else ''}" for f in first.factors
-        )
-        + ".",
-        "",
-    ]
-    for method, frame in results.items():
-        s = sweeps[method]
-        lines += [
-            f"## {method.capitalize()}",
-            "",
-            f"{s.samples} {'trajectories' if method == 'morris' else 'base samples'}, {s.replications} "
-            f"replication(s), common random numbers: {s.common_random_numbers}; {timings.get(method, math.nan):.0f} s.",
-            "",
-            "| response | top factors |",
-            "|---|---|",
-        ]
-        ranking = _ranking(frame, "mu_star_relative" if method == "morris" else "ST")
-        lines += [f"| {_label(r)} | {text} |" for r, text in ranking.items()]
-        lines += ["", f"![{method}]({method}.png)", ""]
-    path = out / "REPORT.md"
-    path.write_text("\n".join(lines))
-    return path
 
 
-def run_sensitivity(
-    spec: SensitivitySpec, out: Path | str | None = None, evaluator: Evaluator | None = None, progress: bool = False
-) -> dict[str, pd.DataFrame]:
-    """Run (or resume) every method's sweep, then analyse and write indices, figures and report into ``out``."""
-    out = Path(out or spec.out)
-    results, timings = {}, {}
-    evaluator = evaluator or make_evaluator()
-    with evaluator:  # one pool or cluster for every method's sweep
-        for method, sweep_spec in spec.sweeps.items():
-            result = run_sweep(sweep_spec, out / f"runs-{method}", evaluator, progress=progress)
-            timings[method] = result.seconds  # of the session that finished the sweep (0 if unknown)
-            results[method] = analyse(sweep_spec, result.frame, spec.confidence, spec.resamples)
-    for method, frame in results.items():
-        frame.to_csv(out / f"{method}.csv", index=False, float_format="%.6g")
-        plotter = plot_morris if method == "morris" else plot_sobol
-        for scenario, part in frame.groupby("scenario") if "scenario" in frame else [("", frame)]:
-            name = f"{method}_{scenario}.png" if scenario else f"{method}.png"
-            plotter(part, out / name)
-    if spec.source and Path(spec.source).is_file():
-        shutil.copyfile(spec.source, out / "spec.toml")
-    (out / "timings.json").write_text(json.dumps({k: round(v, 1) for k, v in timings.items()}, indent=2) + "\n")
-    write_report(out, spec, results, timings)
-    return results
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Command line
-# ----------------------------------------------------------------------------------------------------------------
-def add_sensitivity_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``relsim sensitivity`` to the CLI's subparsers."""
-    parser = subparsers.add_parser(
-        "sensitivity",
-        help="Morris and Sobol sensitivity of the winning relationship level (SALib)",
-        description="Run the Morris and/or Sobol designs of a sensitivity spec (resumable sweeps) and write the "
-        "indices (CSV), figures (PNG) and REPORT.md.",
-    )
-    parser.add_argument("spec", metavar="SPEC.toml", help="sensitivity spec, e.g. experiments/sweeps/sensitivity.toml")
-    parser.add_argument("--out", metavar="DIR", help="output folder (default: the spec's sensitivity.out)")
-    add_execution_options(parser)
-    return parser
-
-
-def run_sensitivity_command(args: argparse.Namespace) -> int:
-    evaluator = make_evaluator(args.workers, args.scheduler, args.dask)
-    spec = load_sensitivity(args.spec)
-    out = Path(args.out or spec.out)
-    results = run_sensitivity(spec, out, evaluator, progress=True)
-    for method, frame in results.items():
-        value = "mu_star_relative" if method == "morris" else "ST"
-        print(f"relsim sensitivity: {method} (top factors by {value})")
-        for response, text in _ranking(frame, value).items():
-            print(f"  {_label(response):28s} {text}")
-    print(f"  report: {out / 'REPORT.md'}")
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sim.experiments.sensitivity``: the same as ``relsim sensitivity``."""
-    from sim.cli import standalone  # imported here: sim.cli imports this module
-
-    return standalone("sensitivity", add_sensitivity_parser, run_sensitivity_command, argv)
-
-
-if __name__ == "__main__":
-    from sim.experiments.sensitivity import main as _main
-
-    sys.exit(_main())

@@ -17,26 +17,14 @@ solara and Mesa's visualisation are imported only when the page is built (module
 
 from __future__ import annotations
 
-import argparse
 import functools
-import importlib.util
-import os
-import signal
-import socket
-import subprocess
-import sys
-from collections.abc import Sequence
 from typing import Any
 
-from sim.core.config import Config, ConfigError
+from sim.core.config import Config
 from sim.core.levels import LEVEL_NAMES, LEVELS
 from sim.core.model import RelationshipModel
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8765
 # What Mesa 3.3's SolaraViz imports (mesa.visualization needs altair and networkx too), and where to get it.
-APP_MODULES = ("solara", "solara_assets", "ipyvuetify", "altair", "networkx")
-INSTALL_HINT = "pip install -e '.[app]' (solara==1.58.2, solara-assets==1.58.2, ipyvuetify<3, altair, networkx)"
 
 # The app's controls: name -> Mesa user-input spec. SolaraViz rebuilds the model from these on Reset.
 CONTROLS: dict[str, dict[str, Any]] = {
@@ -245,92 +233,3 @@ def __getattr__(name: str) -> Any:
     if name == "Page":
         return build_page()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# relsim app
-# ----------------------------------------------------------------------------------------------------------------
-def missing_modules() -> list[str]:
-    """The app's optional dependencies that are not installed."""
-    return [name for name in APP_MODULES if importlib.util.find_spec(name) is None]
-
-
-def server_command(host: str, port: int) -> list[str]:
-    """The command that serves the app: production mode (no file watching or auto-reload), no browser opened, and
-    no look-up of a newer solara on PyPI (the versions are pinned; a classroom may be offline)."""
-    return [
-        sys.executable, "-m", "solara", "run", "sim.viz.app",
-        "--host", host, "--port", str(port), "--production", "--no-open", "--no-check-version",
-    ]  # fmt: skip
-
-
-def server_environment() -> dict[str, str]:
-    """The server's environment: solara's telemetry off (this machine may have no internet, and it is a class)."""
-    return {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "false"}
-
-
-def check_address(host: str, port: int) -> None:
-    """Refuse a port out of range or already in use, naming the option, before anything starts."""
-    if not 1 <= port <= 65_535:
-        raise ConfigError("--port", f"must be an integer from 1 to 65535; got {port}")
-    if not host.strip():
-        raise ConfigError("--host", "must be a host name or address; got an empty string")
-    try:
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind((host, port))
-    except socket.gaierror as error:
-        raise ConfigError("--host", f"cannot resolve {host!r}: {error.strerror}") from None
-    except OSError as error:
-        raise ConfigError("--port", f"cannot listen on {host}:{port}: {error.strerror}") from None
-
-
-def add_app_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``relsim app`` to the CLI's subparsers."""
-    parser = subparsers.add_parser(
-        "app",
-        help="start the teaching app (the satisfaction/loyalty quadrant in the browser)",
-        description="Serve the teaching app (Mesa SolaraViz) and print the address to open. Ctrl+C stops it.",
-    )
-    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
-    return parser
-
-
-def run_app_command(args: argparse.Namespace) -> int:
-    """``relsim app``: check the options and the optional dependencies, then serve until interrupted."""
-    check_address(args.host, args.port)
-    missing = missing_modules()
-    if missing:
-        raise ConfigError("app", f"needs {', '.join(missing)}: {INSTALL_HINT}")
-    url = f"http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}/"
-    print(f"relsim app: open {url} in a browser (Ctrl+C stops the server)", flush=True)
-    server = subprocess.Popen(server_command(args.host, args.port), env=server_environment())
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)  # `kill` stops the server too, not only Ctrl+C
-    try:
-        return server.wait()
-    except (KeyboardInterrupt, SystemExit):
-        return 0
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        if server.poll() is None:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-
-
-def _exit_on_sigterm(signum: int, frame: Any) -> None:
-    raise SystemExit(0)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sim.viz.app [--host H] [--port P]``: the same as ``relsim app``."""
-    from sim.cli import standalone  # imported here: sim.cli imports this module
-
-    return standalone("app", add_app_parser, run_app_command, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

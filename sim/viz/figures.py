@@ -12,9 +12,6 @@ matplotlib is used through ``Figure`` objects (no pyplot state), so drawing is s
 
 from __future__ import annotations
 
-import argparse
-import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -374,42 +371,3 @@ def write_figures(
     )
     survival = survival_figure(out / "cohort_survival.png", curves, title=title)
     return [animation, survival]
-
-
-def add_figures_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``relsim figures`` to the CLI's subparsers."""
-    parser = subparsers.add_parser(
-        "figures",
-        help="write the quadrant animation (GIF) and cohort survival curves by level (PNG)",
-        description="Write results/figures/quadrant_animation.gif (Reactive; a competitor enters in year 3) and "
-        "results/figures/cohort_survival.png (share of the initial customers still active, per level).",
-    )
-    parser.add_argument("--out", default=str(DEFAULT_OUT), metavar="DIR", help=f"output folder (default {DEFAULT_OUT})")
-    parser.add_argument("--seed", type=int, default=0, help="root seed (default 0); same seed, same figures")
-    return parser
-
-
-def run_figures_command(args: argparse.Namespace) -> int:
-    """``relsim figures``: validate the options, write both figures, print where they went."""
-    if args.seed < 0:
-        raise ConfigError("--seed", f"must be an integer of at least 0; got {args.seed}")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError("--out", f"{out} exists and is not a directory")
-    started = time.perf_counter()
-    paths = write_figures(out, seed=args.seed)
-    for path in paths:
-        print(f"relsim figures: wrote {path} ({path.stat().st_size / 1024:,.0f} KB)")
-    print(f"relsim figures: done in {time.perf_counter() - started:.1f} s")
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sim.viz.figures [--out DIR] [--seed N]``: the same as ``relsim figures``."""
-    from sim.cli import standalone  # imported here: sim.cli imports this module
-
-    return standalone("figures", add_figures_parser, run_figures_command, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,45 @@
+"""The ``relsim`` command line: every parser, printout and exit code lives in this package.
+
+Every subcommand validates all its input before it runs anything; a bad value ends the command with one line on
+stderr naming the field and what is allowed, exit status 2, and no output files. Ctrl+C ends it with one line and
+exit status 130. Domain modules are imported inside the handlers, so ``relsim --help`` starts instantly.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from sim import __version__
+from sim.cli import experiments, model, viz
+from sim.cli.common import Parser
+from sim.errors import ConfigError
+
+COMMANDS = {**model.COMMANDS, **experiments.COMMANDS, **viz.COMMANDS}
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="relsim", description="An agent-based test of Kotler's matrix of customer relationship levels."
+    )
+    parser.add_argument("--version", action="version", version=f"relsim {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    commands.required = True
+    for add_parser, _ in COMMANDS.values():
+        add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command][1](args)
+    except ConfigError as error:
+        sys.stderr.write(f"relsim: error: {error}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("relsim: interrupted; rerun the same command to resume\n")
+        return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0

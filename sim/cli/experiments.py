@@ -1,0 +1,253 @@
+"""The experiments' commands: matrix, validate, calibrate, sweep, phase and sensitivity.
+
+Each handler checks its options, hands the spec to its experiment (which runs on the one engine) and prints a
+short summary; the experiment modules never parse arguments or print.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from sim.cli.common import DEFAULT_BASE, add_execution_options, at_least, progress, resolve_spec
+from sim.errors import ConfigError
+
+MATRIX_SPEC = Path("experiments") / "matrix.toml"
+MATRIX_OUT = Path("results") / "matrix"
+MATRIX_QUICK_OUT = Path("out") / "matrix-quick"
+
+
+# --- relsim matrix ------------------------------------------------------------------------------------------------
+def add_matrix(commands: Any) -> None:
+    parser = commands.add_parser(
+        "matrix",
+        help="run the matrix experiment: is Kotler's recommended level the most profitable in each cell?",
+        description="Run every relationship level in each cell of Kotler's matrix (common random numbers), plus the "
+        "technology-heavy and tiered-policy claims, and write CSVs, figures and REPORT.md.",
+    )
+    parser.add_argument(
+        "--quick", action="store_true",
+        help=f"a smaller run for a first look (under 30 s; writes {MATRIX_QUICK_OUT}/ by default)",
+    )  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print the per-cell results as JSON")
+    parser.add_argument("--replications", type=int, metavar="R", help="replications per cell and level")
+    parser.add_argument("--workers", type=int, metavar="N", help="worker processes (default: all cores)")
+    parser.add_argument(
+        "--out", metavar="DIR",
+        help=f"output directory (default {MATRIX_OUT}/, or {MATRIX_QUICK_OUT}/ with --quick); replaced as a whole",
+    )  # fmt: skip
+    parser.add_argument(
+        "--spec", metavar="FILE", default=str(MATRIX_SPEC),
+        help=f"experiment spec (default {MATRIX_SPEC}, from the current directory or the repository)",
+    )  # fmt: skip
+
+
+def matrix(args: argparse.Namespace) -> int:
+    at_least("--replications", args.replications)
+    at_least("--workers", args.workers)
+    spec_path = resolve_spec(args.spec)
+    if not spec_path.is_file():
+        raise ConfigError("--spec", f"file not found: {args.spec}")
+    from sim.experiments import matrix as experiment
+    from sim.viz.matrix import write_results
+
+    spec = experiment.load_spec(spec_path)
+    if args.quick:
+        spec = spec.quick_spec()
+    if args.replications is not None:
+        spec = spec.reduced(replications=args.replications)
+    out = Path(args.out) if args.out else (MATRIX_QUICK_OUT if args.quick else MATRIX_OUT)
+    if out.exists() and not out.is_dir():
+        raise ConfigError("--out", f"{out} exists and is not a directory")
+    result = experiment.run_matrix(spec, workers=args.workers, progress=True)
+    write_results(out, result)
+    if args.json:
+        print(json.dumps(experiment.json_records(result), indent=2))
+        return 0
+    low, high = result.agreement_ci
+    seconds = sum(result.timings.get(key, 0) for key in ("simulation_s", "analysis_s"))
+    print(
+        f"relsim matrix: Kotler's recommendation holds in {result.agreement} of {len(spec.cells)} cells "
+        f"({spec.confidence:.0%} bootstrap CI {low:.0f}–{high:.0f}); {spec.replications} replications, "
+        f"{spec.years} years, {seconds:.1f} s"
+    )
+    for _, row in result.verdicts.iterrows():
+        mark = "agrees " if row["agreement"] else "DIFFERS"
+        difference = experiment.money(row["diff_mean"])
+        print(
+            f"  {row['cell']:<14} Kotler {row['recommended_level']:<12} model {row['best_level']:<12} {mark}  "
+            f"best − Kotler {difference:>10} $M {experiment.interval(row['diff_ci_low'], row['diff_ci_high'])}"
+        )
+    print(f"  report: {out / 'REPORT.md'}")
+    return 0
+
+
+# --- relsim validate / calibrate ----------------------------------------------------------------------------------
+def add_validate(commands: Any) -> None:
+    validate = commands.add_parser("validate", help="reproduce the stylized facts and write the validation report")
+    validate.add_argument("--spec", default="experiments/validation.toml", help="targets file (TOML)")
+    validate.add_argument(
+        "--config", metavar="FILE.toml", default=DEFAULT_BASE, help="base config (default: the calibrated one)"
+    )
+    validate.add_argument("--out", default="results/validation", help="report folder")
+    validate.add_argument("--replications", type=int, help="seeds per experiment (default: the spec's)")
+    validate.add_argument("--json", action="store_true", help="print the table as JSON")
+
+
+def validate(args: argparse.Namespace) -> int:
+    from sim.experiments import validation
+    from sim.viz.validation import write_report
+
+    at_least("--replications", args.replications, 2)
+    spec = validation.load_spec(args.spec)
+    base = validation.base_config(args.config)
+    started = time.perf_counter()
+    measurements = validation.measure(spec, base, args.replications, progress=progress)
+    table = validation.compare(spec, measurements)
+    if args.replications:
+        spec.replications = args.replications
+    report = write_report(args.out, spec, args.config, table, measurements, time.perf_counter() - started)
+    sys.stderr.write("\n")
+    if args.json:
+        print(validation.summary_json(table))
+    else:
+        for row in table.itertuples():
+            print(f"{'pass' if row.passed else 'FAIL'}  {row.target:28s} {row.simulated:10.4g}   want {row.wanted}")
+        print(f"{int(table['passed'].sum())} of {len(table)} targets pass; report: {report}")
+    return 0
+
+
+def add_calibrate(commands: Any) -> None:
+    calibrate = commands.add_parser("calibrate", help="fit the behavioural parameters to the calibration targets")
+    calibrate.add_argument("--spec", default="experiments/validation.toml", help="targets file (TOML)")
+    calibrate.add_argument("--config", metavar="FILE.toml", help="starting config (default: model defaults)")
+    calibrate.add_argument("--out", default=DEFAULT_BASE, help="where to write the fitted config")
+    calibrate.add_argument("--max-evaluations", type=int, default=250, help="budget of objective evaluations")
+    calibrate.add_argument("--replications", type=int, default=2, help="seeds per objective evaluation")
+
+
+def calibrate(args: argparse.Namespace) -> int:
+    from sim.experiments import validation
+
+    at_least("--max-evaluations", args.max_evaluations)
+    at_least("--replications", args.replications)
+    spec = validation.load_spec(args.spec)
+    base = validation.base_config(args.config)
+    result = validation.calibrate(spec, base, args.replications, args.max_evaluations, progress=progress)
+    sys.stderr.write("\n")
+    path = validation.write_calibrated(result, args.out, spec)
+    for name, value in result.parameters.items():
+        print(f"{name} = {value}")
+    for row in result.fitted.itertuples():
+        print(f"{'pass' if row.passed else 'FAIL'}  {row.target:28s} {row.simulated:8.3f}   want {row.wanted}")
+    print(f"objective {result.objective:.3f} after {result.evaluations} evaluations; wrote {path}")
+    return 0
+
+
+# --- relsim sweep / phase / sensitivity ---------------------------------------------------------------------------
+def add_sweep(commands: Any) -> None:
+    parser = commands.add_parser(
+        "sweep",
+        help="run a parameter sweep from a spec (grid, Latin hypercube, Sobol, Morris); resumable, parallel",
+        description="Run every simulation of a sweep spec and store one row per run in OUT/runs.parquet. An "
+        "interrupted sweep resumes where it stopped when started again with the same spec.",
+    )
+    parser.add_argument("spec", metavar="SPEC.toml", help="sweep spec (see docs/SWEEPS.md)")
+    parser.add_argument("--out", metavar="DIR", help="output folder (default: the spec's sweep.out)")
+    add_execution_options(parser)
+
+
+def sweep(args: argparse.Namespace) -> int:
+    from sim.engine.evaluators import make_evaluator
+    from sim.engine.sweep import RESULTS, load_spec, run_sweep
+
+    evaluator = make_evaluator(args.workers, args.scheduler, args.dask)
+    spec = load_spec(args.spec)
+    out = Path(args.out) if args.out else None
+    if out is None and spec.out is None:
+        raise ConfigError("--out", "no output folder: pass --out DIR or set sweep.out in the spec")
+    result = run_sweep(spec, out, evaluator, progress=True)
+    if result.new_runs == 0:
+        print(f"relsim sweep: all {result.runs:,} runs already done; results: {result.out / RESULTS}")
+        return 0
+    earlier = result.runs - result.new_runs
+    resumed = f" ({earlier:,} from an earlier start)" if earlier else ""
+    print(
+        f"relsim sweep: {result.runs:,} runs{resumed}; {result.new_runs:,} in {result.seconds:.1f} s on "
+        f"{result.evaluator}, {result.rate:.1f} runs/s; results: {result.out / RESULTS}"
+    )
+    return 0
+
+
+def add_phase(commands: Any) -> None:
+    parser = commands.add_parser(
+        "phase",
+        help="the continuous matrix: winning level over customers x margin, with Kotler's cells drawn over it",
+        description="Run a phase spec's grid (resumable sweep) and write phase.csv, phase*.png and REPORT.md.",
+    )
+    parser.add_argument("spec", metavar="SPEC.toml", help="phase spec, e.g. experiments/sweeps/phase.toml")
+    parser.add_argument("--out", metavar="DIR", help="output folder (default: the spec's phase.out)")
+    add_execution_options(parser)
+
+
+def phase(args: argparse.Namespace) -> int:
+    from sim.core.levels import LEVEL_NAMES
+    from sim.engine.evaluators import make_evaluator
+    from sim.experiments.phase import load_phase
+    from sim.viz.phase import run_phase
+
+    evaluator = make_evaluator(args.workers, args.scheduler, args.dask)
+    spec = load_phase(args.spec)
+    out = Path(args.out or spec.out)
+    table = run_phase(spec, out, evaluator, progress=True)
+    print("relsim phase: share of the customers × margin grid won by each level")
+    for scenario, part in table.groupby("scenario", sort=False):
+        shares = part["winner"].value_counts(normalize=True)
+        text = "  ".join(f"{level} {shares.get(level, 0):4.0%}" for level in LEVEL_NAMES)
+        print(f"  {scenario or 'market':18s} {text}")
+    print(f"  report: {out / 'REPORT.md'}")
+    return 0
+
+
+def add_sensitivity(commands: Any) -> None:
+    parser = commands.add_parser(
+        "sensitivity",
+        help="Morris and Sobol sensitivity of the winning relationship level (SALib)",
+        description="Run the Morris and/or Sobol designs of a sensitivity spec (resumable sweeps) and write the "
+        "indices (CSV), figures (PNG) and REPORT.md.",
+    )
+    parser.add_argument("spec", metavar="SPEC.toml", help="sensitivity spec, e.g. experiments/sweeps/sensitivity.toml")
+    parser.add_argument("--out", metavar="DIR", help="output folder (default: the spec's sensitivity.out)")
+    add_execution_options(parser)
+
+
+def sensitivity(args: argparse.Namespace) -> int:
+    from sim.engine.evaluators import make_evaluator
+    from sim.experiments.sensitivity import label, load_sensitivity, ranking
+    from sim.viz.sensitivity import run_sensitivity
+
+    evaluator = make_evaluator(args.workers, args.scheduler, args.dask)
+    spec = load_sensitivity(args.spec)
+    out = Path(args.out or spec.out)
+    results = run_sensitivity(spec, out, evaluator, progress=True)
+    for method, frame in results.items():
+        value = "mu_star_relative" if method == "morris" else "ST"
+        print(f"relsim sensitivity: {method} (top factors by {value})")
+        for response, text in ranking(frame, value).items():
+            print(f"  {label(response):28s} {text}")
+    print(f"  report: {out / 'REPORT.md'}")
+    return 0
+
+
+COMMANDS = {
+    "matrix": (add_matrix, matrix),
+    "validate": (add_validate, validate),
+    "calibrate": (add_calibrate, calibrate),
+    "sweep": (add_sweep, sweep),
+    "sensitivity": (add_sensitivity, sensitivity),
+    "phase": (add_phase, phase),
+}
