@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from sim.engine.evaluators import ProcessPoolEvaluator
-from sim.engine.sweep import load_spec, plan, run_chunk, run_sweep
+from sim.engine.store import write_json
+from sim.engine.sweep import MANIFEST, load_spec, plan, run_chunk, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,8 +126,6 @@ def test_stale_temporary_files_are_ignored_and_removed(tmp_path, leftover):
     (out / "parts" / leftover).write_bytes(b"PAR1 torn")  # a writer killed mid-write
     with pytest.raises(Exception, match="no sweep manifest"):
         run_sweep(spec, out)  # no manifest: not ours to touch
-    from sim.engine.sweep import MANIFEST, _write_json
-
-    _write_json(out / MANIFEST, {"spec_hash": spec.hash(), "complete": False})
+    write_json(out / MANIFEST, {"spec_hash": spec.hash(), "complete": False})
     result = run_sweep(spec, out, ProcessPoolEvaluator(2))
     assert len(result.frame) == result.runs == 24 and not (out / "parts").exists()

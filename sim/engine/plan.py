@@ -1,0 +1,180 @@
+"""From a spec to runs: design points (grid, Latin hypercube, Sobol/Saltelli, Morris via SALib), the one seed rule
+(:func:`run_seed`), simulations shared across accounting-only factors, and chunks."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sim.core.config import ConfigError, from_mapping
+from sim.engine import checks
+from sim.engine.spec import ACCOUNTING_FIELDS, CUSTOMERS, KEY_COLUMNS, SweepSpec
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The design: points, simulations, seeds, chunks
+# ----------------------------------------------------------------------------------------------------------------
+def design(spec: SweepSpec) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """The design points of one scenario: the sampler's matrix X (points × factors) and each point's values.
+
+    Grid: the Cartesian product of the factors' values (the last factor varies fastest; X holds value indices
+    for lists and the values for ranges). Sampled designs come from SALib with the sweep seed, so the same spec
+    always gives the same points (and sim.experiments.sensitivity can rebuild X for the analysis).
+    """
+    factors = spec.factors
+    if spec.design == "grid":
+        combos = list(itertools.product(*(f.values or () for f in factors)))
+        # X: the value itself for numbers, the position in the list for choices (levels, tiers)
+        x = np.array(
+            [
+                [(f.values or ()).index(v) if f.kind == "choice" else v for f, v in zip(factors, c, strict=True)]
+                for c in combos
+            ],
+            dtype=float,
+        ).reshape(len(combos), len(factors))
+        return x, [dict(zip(spec.factor_names, c, strict=True)) for c in combos]
+    problem = spec.problem()
+    sample_seed = int(np.random.SeedSequence(spec.seed, spawn_key=(2**31,)).generate_state(1)[0])
+    x = _salib_sample(spec, problem, sample_seed)
+    points = [{f.name: f.value(v) for f, v in zip(factors, row, strict=True)} for row in x]
+    return x, points
+
+
+def _salib_sample(spec: SweepSpec, problem: dict[str, Any], seed: int) -> np.ndarray:
+    try:
+        if spec.design == "latin":
+            from SALib.sample import latin
+
+            return latin.sample(problem, spec.samples, seed=seed)
+        if spec.design == "sobol":
+            from SALib.sample import sobol
+
+            return sobol.sample(problem, spec.samples, calc_second_order=False, seed=seed)
+        from SALib.sample import morris
+
+        return morris.sample(problem, spec.samples, num_levels=spec.morris_levels, seed=seed)
+    except ImportError:
+        raise checks.fail("sweep.design", f"{spec.design} needs SALib: pip install SALib") from None
+
+
+def run_seed(spec: SweepSpec, simulation: int, replication: int) -> int:
+    """The model seed of one simulation: spawned from the sweep seed by (simulation, replication).
+
+    With common random numbers every point of replication r gets the same seed, spawn key (r,): differences
+    between points are then paired, as differences between levels already are (they share every run's seed).
+    """
+    key = (replication,) if spec.common_random_numbers else (simulation, replication)
+    state = np.random.SeedSequence(spec.seed, spawn_key=key).generate_state(1, np.uint64)[0]
+    return int(state >> np.uint64(1))  # the model accepts seeds up to 2**63 - 1
+
+
+@dataclass
+class Plan:
+    """Every simulation of a sweep, cut into chunks; rows are keyed by ``run = point × replications + r``."""
+
+    spec: SweepSpec
+    points: list[dict[str, Any]]  # over all scenarios; a point's values include "scenario" when there are any
+    chunks: list[dict[str, Any]]
+    runs: int
+    simulations: int
+
+    @property
+    def columns(self) -> list[str]:
+        scenario = ["scenario"] if self.spec.scenarios else []
+        return [*KEY_COLUMNS, *scenario, *self.spec.factor_names, *self.spec.output_columns()]
+
+
+def plan(spec: SweepSpec) -> Plan:
+    """Design points → simulations (sharing across margins) → chunks; every config validated once."""
+    _, one = design(spec)
+    scenarios = spec.scenarios or (("", {}),)
+    points: list[dict[str, Any]] = []
+    for name, _ in scenarios:
+        points += [({"scenario": name} if spec.scenarios else {}) | p for p in one]
+    shared = [n for n in spec.factor_names if n not in ACCOUNTING_FIELDS]
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for index, point in enumerate(points):
+        groups.setdefault((point.get("scenario"), *(point[n] for n in shared)), []).append(index)
+    overrides = dict(scenarios)
+    first_level = spec.compare_levels[0] if spec.compare_levels else None
+    replications = spec.replications
+    tasks = []
+    for g, members in enumerate(groups.values()):
+        point = points[members[0]]
+        params, scale = _params(spec, point, overrides.get(point.get("scenario", ""), {}))
+        _validate(spec, point, {**params, **({"level": first_level} if first_level else {})})
+        targets = [
+            {
+                "point": p,
+                "margin": points[p].get("margin", params["margin"]),
+                "scale": scale,
+                "values": points[p],
+            }
+            for p in members
+        ]
+        for r in range(replications):
+            tasks.append({"params": params, "seed": run_seed(spec, g, r), "replication": r, "targets": targets})
+    for level in spec.compare_levels:  # each level once: the rest of its config was checked above
+        _validate(spec, {}, {**spec.base, "level": level})
+    for name in ACCOUNTING_FIELDS:  # shared simulations were checked at one value; check every other value once
+        for value in {point[name] for point in points if name in point}:
+            _validate(spec, {name: value}, {**spec.base, name: value})
+    size = spec.chunk_size or max(1, min(32, math.ceil(len(tasks) / 256)))
+    settings = {
+        "metrics": list(spec.metrics),
+        "levels": list(spec.compare_levels),
+        "compare_metric": spec.compare_metric,
+        "baseline": spec.baseline,
+        "derived": list(spec.derived),
+        "replications": replications,
+    }
+    chunks = [
+        {"chunk": c, "settings": settings, "tasks": tasks[start : start + size]}
+        for c, start in enumerate(range(0, len(tasks), size))
+    ]
+    return Plan(spec, points, chunks, runs=len(points) * replications, simulations=len(tasks))
+
+
+def _params(spec: SweepSpec, point: Mapping[str, Any], scenario: Mapping[str, Any]) -> tuple[dict[str, Any], float]:
+    """A point's model fields (without level when levels are compared) and the scale from sample to firm."""
+    params = {**spec.base, **scenario, **{k: v for k, v in point.items() if k not in ("scenario", CUSTOMERS)}}
+    scale = 1.0
+    customers = point.get(CUSTOMERS, spec.customers)
+    if customers is not None:
+        simulated = min(customers, spec.sample_customers or customers)
+        params["n_customers"] = simulated
+        if spec.total_revenue is not None:
+            params["revenue_per_customer"] = spec.total_revenue / customers
+        scale = customers / simulated
+    params.pop("seed", None)
+    if spec.compare_levels:
+        params.pop("level", None)
+    return params, scale
+
+
+def _validate(spec: SweepSpec, point: Mapping[str, Any], params: Mapping[str, Any]) -> None:
+    try:
+        from_mapping({**params, "seed": 0})
+    except ConfigError as error:
+        name = error.field
+        if name in point:
+            key = f"vary.{name}"
+        elif name in ("n_customers", "revenue_per_customer") and spec.uses_customers:
+            key = f"vary.{CUSTOMERS}" if CUSTOMERS in point else f"fixed.{CUSTOMERS}"
+        elif point.get("scenario") and name in dict(spec.scenarios).get(point["scenario"], {}):
+            key = f"scenarios.{point['scenario']}.{name}"
+        elif name in spec.fixed:
+            key = f"fixed.{name}"
+        elif spec.base_config:
+            key = "sweep.base_config"
+        else:
+            key = name
+        values = ", ".join(f"{k}={v!r}" for k, v in point.items())
+        raise checks.fail(key, checks.message(error) + (f" (at {values})" if values else "")) from None
+
+
