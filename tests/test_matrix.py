@@ -26,6 +26,7 @@ from sim.core.levels import LEVEL_NAMES
 from sim.core.model import RelationshipModel
 from sim.experiments import matrix
 from sim.outputs.results import run_summary
+from sim.outputs.stats import t_interval
 from sim.viz.matrix import write_results
 
 SPEC_PATH = Path(__file__).resolve().parents[1] / "experiments" / "matrix.toml"
@@ -183,13 +184,13 @@ def test_the_initial_customers_are_identical_across_levels(spec):
 # --- statistics ----------------------------------------------------------------------------------------------------
 def test_t_interval_matches_a_hand_computed_example():
     # mean 3, sd sqrt(2.5) = 1.5811, se 0.70711, t(0.975, 4) = 2.776445: half-width 1.963243
-    mean, low, high = matrix.t_interval(np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    mean, low, high = t_interval(np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
     assert mean == pytest.approx(3.0)
     assert low == pytest.approx(3.0 - 1.963243, abs=1e-6) and high == pytest.approx(3.0 + 1.963243, abs=1e-6)
-    mean, low, high = matrix.t_interval(np.array([[2.0, 2.0], [1.0, 3.0]]), confidence=0.9)
+    mean, low, high = t_interval(np.array([[2.0, 2.0], [1.0, 3.0]]), confidence=0.9)
     np.testing.assert_allclose(mean, [2.0, 2.0])
     np.testing.assert_allclose(high - mean, [0.0, 6.313752], rtol=1e-6)  # sd sqrt(2), se 1, t(0.95, 1)
-    _, low, high = matrix.t_interval(np.array([7.0]))
+    _, low, high = t_interval(np.array([7.0]))
     assert np.isnan(low) and np.isnan(high)
 
 

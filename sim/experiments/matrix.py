@@ -41,6 +41,7 @@ from sim.core.levels import LEVEL_NAMES, level_index
 from sim.core.model import RelationshipModel
 from sim.engine import checks
 from sim.outputs.results import yearly
+from sim.outputs.stats import t_interval
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SPEC = Path("experiments") / "matrix.toml"
@@ -566,18 +567,6 @@ def execute(tasks: Sequence[Mapping[str, Any]], workers: int = 1, progress: bool
 # ----------------------------------------------------------------------------------------------------------------
 # Statistics
 # ----------------------------------------------------------------------------------------------------------------
-def t_interval(values: np.ndarray, confidence: float = 0.95, axis: int = -1) -> tuple[Any, Any, Any]:
-    """Mean and two-sided t confidence interval over ``axis`` (replications); NaN bounds with one value."""
-    from scipy import stats  # imported here: `relsim --help` should not pay for scipy.stats
-
-    values = np.asarray(values, float)
-    n = values.shape[axis]
-    mean = values.mean(axis)
-    if n < 2:
-        nan = np.full_like(mean, np.nan)
-        return mean, nan, nan
-    half = stats.t.ppf(0.5 + confidence / 2.0, n - 1) * values.std(axis, ddof=1) / math.sqrt(n)
-    return mean, mean - half, mean + half
 
 
 def cube(runs: pd.DataFrame, cells: Sequence[str], policies_: Sequence[str], column: str) -> np.ndarray:

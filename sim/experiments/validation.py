@@ -21,13 +21,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
 
 from sim.core.config import FIELDS, Config, ConfigError, from_mapping, load
 from sim.core.model import RelationshipModel
 from sim.core.trace import OUTCOMES, repurchase_after_problem
 from sim.files import atomic_write
 from sim.outputs.results import run
+from sim.outputs.stats import mean_interval
 
 # ---------------------------------------------------------------------------------------------------------------
 # Experiments: each runs the model from a base config and a seed and returns named measurements.
@@ -288,13 +289,6 @@ def measure(
     return pd.DataFrame(rows)
 
 
-def _mean_ci(values: pd.Series) -> tuple[float, float, float]:
-    values = values.dropna()
-    mean = float(values.mean()) if len(values) else math.nan
-    if len(values) < 2:
-        return mean, math.nan, math.nan
-    half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
-    return mean, mean - half, mean + half
 
 
 def compare(spec: Spec, measurements: pd.DataFrame) -> pd.DataFrame:
@@ -305,7 +299,7 @@ def compare(spec: Spec, measurements: pd.DataFrame) -> pd.DataFrame:
             values = measurements.loc[measurements["experiment"] == target.experiment, target.measure]
         else:  # the experiment was not run (e.g. during calibration)
             values = pd.Series(dtype=float)
-        mean, low, high = _mean_ci(values)
+        mean, low, high = mean_interval(values)
         rows.append(
             {
                 "target": target.name,
