@@ -208,28 +208,38 @@ def calibrate(args: argparse.Namespace) -> int:
 
 
 class _Progress:
-    """A progress line on stderr (tqdm, a dependency of mesa) fed by the experiments' progress callbacks."""
+    """A progress line on stderr (tqdm, a dependency of mesa) fed by the experiments' progress callbacks; drawn
+    from the first callback on, when the total is known."""
 
     def __init__(self, description: str, unit: str) -> None:
-        from tqdm import tqdm
-
-        self._tqdm = tqdm(desc=description, unit=unit, file=sys.stderr, mininterval=0.5, leave=True)
+        self.description, self.unit = description, unit
+        self._tqdm: Any = None
 
     def __enter__(self) -> _Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._tqdm.close()
+        if self._tqdm is not None:
+            self._tqdm.close()
+
+    def _line(self, total: int | None) -> Any:
+        if self._tqdm is None:
+            from tqdm import tqdm
+
+            self._tqdm = tqdm(desc=self.description, unit=self.unit, total=total, file=sys.stderr, mininterval=0.5)
+        return self._tqdm
 
     def advance(self, done: int, total: int) -> None:
         """measure's callback: replications done of total."""
-        self._tqdm.total = total
-        self._tqdm.update(done - self._tqdm.n)
+        line = self._line(total)
+        line.update(done - line.n)
 
     def evaluation(self, count: int, objective: float, best: float) -> None:
-        """calibrate's callback: evaluations so far, the last and the best objective."""
-        self._tqdm.set_postfix_str(f"objective {objective:.3f}, best {best:.3f}", refresh=False)
-        self._tqdm.update(count - self._tqdm.n)
+        """calibrate's callback: evaluations so far (Powell's total is not known in advance), the last and the
+        best objective."""
+        line = self._line(None)
+        line.set_postfix_str(f"objective {objective:.3f}, best {best:.3f}", refresh=False)
+        line.update(count - line.n)
 
 
 # --- relsim sweep / phase / sensitivity ---------------------------------------------------------------------------

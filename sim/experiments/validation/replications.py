@@ -73,11 +73,14 @@ def measure(
     """Every needed experiment for every replication, on ``evaluator`` (default: a process per core).
 
     One row per (experiment, replication), ordered by both, one column per measure; ``progress(done, total)``
-    is called as replications finish. The table does not depend on the evaluator or its number of workers.
+    is called once before the first replication and as each finishes. The table does not depend on the
+    evaluator or its number of workers.
     """
     tasks = replication_tasks(spec, base, replications, experiments)
     evaluator = evaluator or make_evaluator()
     rows: list[dict[str, Any]] = [{} for _ in tasks]
+    if progress:
+        progress(0, len(tasks))
     with evaluator:
         for done, (index, row) in enumerate(evaluator.evaluate(run_replication, tasks), start=1):
             rows[index] = row
