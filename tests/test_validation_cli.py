@@ -13,6 +13,7 @@ import pytest
 import sim.experiments.validation as validation
 from sim.cli import main
 from sim.core.config import Config
+from sim.core.levels import LEVEL_NAMES
 from sim.engine.evaluators import ProcessPoolEvaluator, SequentialEvaluator
 from sim.engine.plan import derive_seed
 from sim.experiments.validation import load_spec, measure, replication_tasks
@@ -42,7 +43,7 @@ def agent_target(name: str, value: float, calibrate: bool = False) -> str:
 
 # --- the one engine ---------------------------------------------------------------------------------------------
 def test_measurements_do_not_depend_on_the_number_of_workers(tmp_path):
-    quadrant = '[scenarios.quadrant]\nn_customers = 300\nyears = 2\n'
+    quadrant = "[scenarios.quadrant]\nn_customers = 300\nyears = 2\n"
     target = '[targets.q]\nexperiment = "quadrant"\nmeasure = "hostage_gain_monopoly"\nlow = 0.0\n'
     spec = load_spec(write_spec(tmp_path, agent_target("agent", AGENT_COST) + target, 3, quadrant))
     one = measure(spec, Config(), evaluator=SequentialEvaluator())
@@ -67,8 +68,6 @@ def test_tasks_are_plain_data_seeded_by_the_engines_rule(tmp_path):
 
 
 def test_survival_curves_do_not_depend_on_the_number_of_workers():
-    from sim.core.levels import LEVEL_NAMES
-
     params = {"n_customers": 150, "years": 2}
     levels = LEVEL_NAMES[:2]
     one = survival_curves(levels=levels, seeds=(0, 1), params=params, evaluator=SequentialEvaluator())
@@ -115,6 +114,15 @@ def test_validate_refuses_one_replication(tmp_path, capsys):
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "--replications" in error and "interval needs two" in error
     assert not out.exists()
+
+
+def test_a_measure_the_experiment_does_not_report_is_named(tmp_path, capsys):
+    typo = agent_target("agent", AGENT_COST).replace("cost_per_agent_contact", "cost_per_agent_contacts")
+    out = tmp_path / "report"
+    assert main(["validate", "--spec", write_spec(tmp_path, typo), "--config", "", "--out", str(out)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("relsim: error: targets.agent.measure: channel_costs measures ")
+    assert "cost_per_agent_contact," in error and not out.exists()
 
 
 def test_an_interval_that_cannot_be_computed_reads_n_a(tmp_path):

@@ -17,6 +17,7 @@ import pandas as pd
 from sim.core.config import Config, from_mapping
 from sim.engine.evaluators import Evaluator, make_evaluator
 from sim.engine.plan import derive_seed
+from sim.errors import ConfigError
 from sim.experiments.validation.measures import EXPERIMENTS
 from sim.experiments.validation.targets import CALIBRATION, OUT_OF_SAMPLE, Spec
 from sim.outputs.stats import mean_interval
@@ -86,10 +87,25 @@ def measure(
             rows[index] = row
             if progress:
                 progress(done, len(tasks))
+    _check_measures(spec, rows)
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
     return frame.sort_values(["experiment", "replication"], kind="stable").reset_index(drop=True)
+
+
+def _check_measures(spec: Spec, rows: list[dict[str, Any]]) -> None:
+    """A target naming a measure its experiment never reports is a slip in the spec, not a failed target."""
+    produced: dict[str, set[str]] = {}
+    for row in rows:
+        produced.setdefault(row["experiment"], set()).update(row)
+    for target in spec.targets:
+        names = produced.get(target.experiment)
+        if names is not None and target.measure not in names:
+            allowed = ", ".join(sorted(names - {"experiment", "replication"}))
+            raise ConfigError(
+                f"targets.{target.name}.measure", f"{target.experiment} measures {allowed}; got {target.measure!r}"
+            )
 
 
 def compare(spec: Spec, measurements: pd.DataFrame) -> pd.DataFrame:
