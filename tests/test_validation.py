@@ -120,7 +120,16 @@ def test_calibration_moves_towards_the_targets(tmp_path):
     spec.replications = 2
     start = Config(churn_intercept=0.0)
     sequential = SequentialEvaluator()
-    result = calibrate(spec, start, replications=1, max_evaluations=25, evaluator=sequential)
+    seen: list[float] = []
+    result = calibrate(
+        spec,
+        start,
+        replications=1,
+        max_evaluations=25,
+        evaluator=sequential,
+        progress=lambda n, loss, best: seen.append(loss),
+    )
+    assert result.evaluations == len(seen) and result.objective == min(seen)  # the best point tried is the result
     assert result.parameters["churn_intercept"] < -1.0  # fewer defections fit TARP's high repurchase shares
     before = compare(spec, measure(spec, start, 2, {"complaint_outcomes"}, sequential))
     assert before["passed"].sum() < len(before)  # targets of experiments not run count as not passed

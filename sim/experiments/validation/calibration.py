@@ -49,8 +49,10 @@ def calibrate(
 
     Objective: the sum over targets of ((simulated mean - target) / tolerance)^2, with the simulated means
     from fixed seeds (common random numbers keep the objective smooth enough for a derivative-free search).
-    Powell's method searches the box given in the spec; the start is the base config. ``progress(evaluations,
-    objective, best objective)`` is called after every evaluation.
+    Powell's method searches the box given in the spec; the start is the base config. The objective is
+    deterministic but rough (a count of simulated customers), and Powell may end on a point worse than one it
+    has tried, so the result is the best point evaluated. ``progress(evaluations, objective, best objective)`` is
+    called after every evaluation.
     """
     from scipy import optimize
 
@@ -62,17 +64,18 @@ def calibrate(
     experiments = {target.experiment for target in targets}
     fitted_spec = spec.only(targets)
     evaluator = evaluator or make_evaluator()
-    count, best = 0, math.inf
+    count, best, best_vector = 0, math.inf, None
     started = time.perf_counter()
 
     def objective(vector: np.ndarray) -> float:
-        nonlocal count, best
+        nonlocal count, best, best_vector
         count += 1
         candidate = base.replace(**{name: float(value) for name, value in zip(names, vector, strict=True)})
         table = compare(fitted_spec, measure(fitted_spec, candidate, replications, experiments, evaluator))
         values = table.set_index("target")["simulated"]
         loss = sum(((values[t.name] - t.value) / t.tolerance) ** 2 for t in targets if not math.isnan(values[t.name]))
-        best = min(best, float(loss))
+        if loss < best:
+            best, best_vector = float(loss), np.array(vector, dtype=float)
         if progress:
             progress(count, float(loss), best)
         return float(loss)
@@ -81,17 +84,17 @@ def calibrate(
         [min(max(getattr(base, name), low), high) for name, (low, high) in zip(names, bounds, strict=True)]
     )
     with evaluator:  # one pool for the whole fit
-        result = optimize.minimize(
+        optimize.minimize(
             objective,
             start,
             method="Powell",
             bounds=bounds,
             options={"maxfev": max_evaluations, "xtol": 1e-2, "ftol": 1e-3},
         )
-        fitted = {name: round(float(value), 4) for name, value in zip(names, result.x, strict=True)}
+        fitted = {name: round(float(value), 4) for name, value in zip(names, best_vector, strict=True)}
         measurements = measure(fitted_spec, base.replace(**fitted), spec.replications, experiments, evaluator)
     table = compare(fitted_spec, measurements)
-    return Calibration(fitted, float(result.fun), count, table, time.perf_counter() - started)
+    return Calibration(fitted, best, count, table, time.perf_counter() - started)
 
 
 def default_path(spec: Spec) -> Path:
