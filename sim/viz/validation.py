@@ -60,9 +60,9 @@ def target_figure(target: Target, row: Any, values: pd.Series) -> Figure:
         axes.axvspan(low, high, color="C2", alpha=0.2, label="target ± tolerance")
         axes.axvline(target.value, color="C2")
     else:
-        for bound in (target.low, target.high):
-            if bound is not None:
-                axes.axvline(bound, color="C2", linestyle="--", label="target bound")
+        bounds = [bound for bound in (target.low, target.high) if bound is not None]
+        for number, bound in enumerate(bounds):
+            axes.axvline(bound, color="C2", linestyle="--", label="target bound" if number == 0 else None)
     axes.set_yticks([])
     axes.set_ylim(-0.5, 0.6)
     kind = "calibration" if target.calibrate else "out of sample"
