@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from sim import __version__
-from sim.core.config import FIELDS, ConfigError, from_mapping, load
+from sim.core.config import FIELDS, ConfigError, field_spec, from_mapping, is_field, load
 from sim.core.levels import LEVEL_NAMES
 from sim.engine import checks
 
@@ -81,7 +81,8 @@ class Factor:
         """ "choice", "integer" or "number": how values are stored and rounded."""
         if self.name == CUSTOMERS:
             return "integer"
-        spec = FIELDS[self.name]
+        spec = field_spec(self.name)
+        assert spec is not None
         if "choices" in spec.metadata:
             return "choice"
         return "integer" if spec.type in ("int", int) else "number"
@@ -230,7 +231,7 @@ def _check_field_name(key: str, name: str, *, allow_customers: bool = True) -> N
         raise checks.fail(key, "set by the sweep for every run (from sweep.seed); not allowed here")
     if name == CUSTOMERS and allow_customers:
         return
-    if name not in FIELDS:
+    if not is_field(name):
         hint = " or customers" if allow_customers else ""
         raise checks.fail(key, f"unknown field; see `relsim fields` for the allowed names{hint}")
 
