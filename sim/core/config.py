@@ -237,6 +237,8 @@ def _flat_levels(values: Mapping[str, Any]) -> dict[str, Any]:
     """``values`` with a nested ``levels`` mapping ({name: {key: value}}) written as ``levels.NAME.KEY`` entries."""
     nested = values.get("levels")
     if not isinstance(nested, Mapping):
+        if nested is not None and not isinstance(nested, tuple):
+            raise ConfigError("levels", f"must be [levels.NAME] tables of level keys; got {nested!r}")
         return dict(values)
     flat = {key: value for key, value in values.items() if key != "levels"}
     for name, table in nested.items():

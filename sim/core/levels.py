@@ -243,10 +243,11 @@ def define_levels(base: Sequence[Level], changes: Mapping[str, Mapping[str, Any]
             entries.setdefault("text", (parent.text or "**{label}**") + f" (A level of this run, based on {origin}.)")
         else:
             missing = [p for p in PARAMETERS if p not in entries]
-            if missing:
+            if missing:  # named by the first key given, which is where the user wrote the level
                 raise ConfigError(
-                    f"levels.{name}", f"a new level needs based_on = an existing level ({', '.join(table)}), "
-                    f"or every parameter (missing {', '.join(missing)})"
+                    f"levels.{name}.{next(iter(changes[name]))}",
+                    f"no level {name} in {', '.join(table)}; a new level needs based_on = one of them, or every "
+                    f"parameter (missing {len(missing)} of {len(PARAMETERS)}, e.g. {missing[0]})",
                 )
             start = Level(name)
         if start == table.get(name) and all(_same(getattr(start, k), v) for k, v in entries.items()):

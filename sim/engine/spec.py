@@ -16,7 +16,6 @@ import numpy as np
 
 from sim import __version__
 from sim.core.config import FIELDS, ConfigError, field_spec, from_mapping, is_field, load
-from sim.core.levels import LEVEL_NAMES
 from sim.engine import checks
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -400,9 +399,10 @@ def read_spec(data: Mapping[str, Any], base_dir: Path | str = ".", source: str |
         levels = compare.get("levels")
         if not isinstance(levels, list) or len(levels) < 2:
             raise checks.fail("compare.levels", f"must be a list of at least two level names; got {levels!r}")
+        known = from_mapping(base).level_names  # the levels in effect: a base_config may add some
         for i, level in enumerate(levels):
-            if level not in LEVEL_NAMES:
-                raise checks.fail(f"compare.levels[{i}]", f"must be one of {', '.join(LEVEL_NAMES)}; got {level!r}")
+            if level not in known:
+                raise checks.fail(f"compare.levels[{i}]", f"must be one of {', '.join(known)}; got {level!r}")
         if len(set(levels)) != len(levels):
             raise checks.fail("compare.levels", "lists a level twice")
         compare_levels = tuple(levels)
