@@ -78,6 +78,7 @@ def fields(args: argparse.Namespace) -> int:
     for record in records:
         unit = f" [{record['unit']}]" if record["unit"] else ""
         print(f"{record['name']} = {record['default']!r}{unit}: {record['meaning']} ({record['allowed']})")
+    print("levels.NAME.PARAMETER: a parameter of a relationship level; `relsim levels` lists them")
     return 0
 
 
