@@ -60,6 +60,21 @@ def test_bad_specs_name_the_key(tmp_path, text, key):
     assert error.value.field == key
 
 
+def test_scenarios_may_change_a_level_parameter(tmp_path):
+    from sim.core.levels import LEVEL_NAMES, PARAMETERS
+
+    level = LEVEL_NAMES[-1]
+    values = {name: getattr(Config().level_named(level), name) for name in PARAMETERS}
+    parameter, value = next((n, v) for n, v in values.items() if isinstance(v, float))  # one that TOML writes as repr
+    path = tmp_path / "spec.toml"
+    path.write_text(f"[scenarios.quadrant]\nlevels.{level}.{parameter} = {value!r}\n")
+    assert load_spec(path).scenarios["quadrant"] == {f"levels.{level}.{parameter}": value}
+    path.write_text(f"[scenarios.quadrant]\nlevels.{level}.no_such_parameter = 1\n")
+    with pytest.raises(ConfigError) as error:
+        load_spec(path)
+    assert error.value.field == f"scenarios.quadrant.levels.{level}.no_such_parameter"
+
+
 def test_point_and_range_targets():
     point = Target("p", "quadrant", "m", "s", "d", value=0.5, tolerance=0.1)
     assert point.passes(0.58, 0.5, 0.66) and not point.passes(0.65, 0.6, 0.7)

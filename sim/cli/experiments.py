@@ -289,7 +289,6 @@ def add_phase(commands: Any) -> None:
 
 
 def phase(args: argparse.Namespace) -> int:
-    from sim.core.levels import LEVEL_NAMES
     from sim.engine.evaluators import make_evaluator
     from sim.experiments.phase import load_phase
     from sim.viz.phase import run_phase
@@ -301,7 +300,7 @@ def phase(args: argparse.Namespace) -> int:
     print("relsim phase: share of the customers × margin grid won by each level")
     for scenario, part in table.groupby("scenario", sort=False):
         shares = part["winner"].value_counts(normalize=True)
-        text = "  ".join(f"{level} {shares.get(level, 0):4.0%}" for level in LEVEL_NAMES)
+        text = "  ".join(f"{level} {shares.get(level, 0):4.0%}" for level in spec.sweep.compare_levels)
         print(f"  {scenario or 'market':18s} {text}")
     print(f"  report: {out / 'REPORT.md'}")
     return 0

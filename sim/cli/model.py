@@ -1,4 +1,5 @@
-"""``relsim run`` and ``relsim fields``: one firm at one level, and the config's fields."""
+"""``relsim run``, ``relsim fields`` and ``relsim levels``: one firm at one level, the config's fields, and the
+relationship levels in effect."""
 
 from __future__ import annotations
 
@@ -77,7 +78,46 @@ def fields(args: argparse.Namespace) -> int:
     for record in records:
         unit = f" [{record['unit']}]" if record["unit"] else ""
         print(f"{record['name']} = {record['default']!r}{unit}: {record['meaning']} ({record['allowed']})")
+    print("levels.NAME.PARAMETER: a parameter of a relationship level; `relsim levels` lists them")
     return 0
 
 
-COMMANDS = {"run": (add_run, run), "fields": (add_fields, fields)}
+def add_levels(commands: Any) -> None:
+    levels = commands.add_parser(
+        "levels",
+        help="list the relationship levels with every parameter's value, unit, ranges and provenance",
+        description="The levels of sim/core/levels.toml, or, with --config/--set, the levels in effect for that run "
+        "config ([levels.NAME] tables and levels.NAME.PARAMETER overrides).",
+    )
+    add_config_options(levels)
+    levels.add_argument("--json", action="store_true", help="print the levels as JSON")
+
+
+def levels(args: argparse.Namespace) -> int:
+    from sim.core.config import level_text, load
+    from sim.core.levels import LEVELS_FILE, describe_levels
+
+    config = load(args.config, args.overrides)
+    records = describe_levels(config.levels)
+    for record in records:
+        record["text"] = level_text(config, record["name"])
+    if args.json:
+        print(json.dumps(records, indent=2))
+        return 0
+    source = f"{args.config} over {LEVELS_FILE.name}" if args.config else LEVELS_FILE.name
+    print(f"relsim levels: {len(records)} levels ({source}); plausible range, then provenance: source")
+    for record in records:
+        origin = f", based on {record['based_on']}" if record["based_on"] else ""
+        print(f"\n{record['name']} ({record['label']}, {record['colour']}{origin})")
+        for p in record["parameters"]:
+            value = str(p["value"]).lower() if isinstance(p["value"], bool) else f"{p['value']:g}"
+            unit = f" {p['unit']}" if p["unit"] else ""
+            plausible = f"[{p['range'][0]:g}, {p['range'][1]:g}]" if p["range"] else ""
+            print(f"  {p['name']:<24} {value + unit:<20} {plausible:<14} {p['provenance']}: {p['source']}")
+    print("\nparameters (accepted values): meaning")
+    for p in records[0]["parameters"]:
+        print(f"  {p['name']:<24} ({p['allowed']}): {p['meaning']}")
+    return 0
+
+
+COMMANDS = {"run": (add_run, run), "fields": (add_fields, fields), "levels": (add_levels, levels)}

@@ -28,16 +28,10 @@ import pandas as pd
 
 from sim.core import dynamics
 from sim.core.config import Config, ConfigError, resolve
-from sim.core.levels import LEVEL_NAMES, LEVELS
-from sim.core.population import ArrivalBank, Population, new_customers
+from sim.core.population import ArrivalBank, Population, level_table, new_customers
 from sim.core.rng import streams
 from sim.core.schema import ACTIVITIES, HEADLINE_KEYS, QUADRANTS, RECORD_KEYS, STAGES
 from sim.core.trace import Trace
-
-
-def _level_table(attribute: str, dtype: Any = np.float32) -> np.ndarray:
-    """One entry per level, indexed by the level code stored per customer."""
-    return np.array([getattr(LEVELS[name], attribute) for name in LEVEL_NAMES], dtype)
 
 
 def _recorded(key: str, model: RelationshipModel) -> float:
@@ -73,7 +67,7 @@ class RelationshipModel(mesa.Model):
         config = resolve(config, seed, kwargs)  # named **kwargs: SolaraViz accepts only that name
         super().__init__(seed=config.seed)
         self.config = config
-        self.trace = Trace() if trace else None  # individual records for validation and export
+        self.trace = Trace(config.level_names) if trace else None  # individual records for validation and export
         self.streams = streams(config.seed)
         self.population = Population(int(config.n_customers * 1.1) + 16)
         self.population.append(new_customers(config, self.streams["traits"], config.n_customers, month=0, initial=True))
@@ -85,22 +79,25 @@ class RelationshipModel(mesa.Model):
         self._entrant: tuple[int, float] | None = None  # (first month, attraction) from competitor_enters()
         self._year_start = (config.n_customers, config.n_customers)  # (first id that joined later, count)
 
-        # Level data as small tables indexed by each customer's level code.
-        self._inbound = _level_table("inbound_channel", bool)
-        self._resolution = _level_table("resolution_probability")
-        self._quick = _level_table("quick_resolution_share")
-        self._welcome = _level_table("welcome_call", bool)
-        self._feedback = _level_table("quality_feedback", bool)
-        self._detection = _level_table("problem_detection")
-        self._interval = _level_table("outreach_interval_months", np.int16)
-        levels_used = {config.level} | ({config.tier_level} if config.tier_level != "none" else set())
+        # The levels in effect (config.levels) as small tables indexed by each customer's level code.
+        levels = config.levels
+        self._inbound = level_table(levels, "inbound_channel", bool)
+        self._resolution = level_table(levels, "resolution_probability", np.float32)
+        self._quick = level_table(levels, "quick_resolution_share", np.float32)
+        self._welcome = level_table(levels, "welcome_call", bool)
+        self._feedback = level_table(levels, "quality_feedback", bool)
+        self._detection = level_table(levels, "problem_detection", np.float32)
+        self._interval = level_table(levels, "outreach_interval_months", np.int16)
+        used = [config.level_named(config.level)]
+        if config.tier_level != "none":
+            used.append(config.level_named(config.tier_level))
         self._uses = {
-            "channel": any(LEVELS[name].inbound_channel for name in levels_used),
-            "welcome": any(LEVELS[name].welcome_call for name in levels_used),
-            "outreach": any(LEVELS[name].outreach_per_year for name in levels_used),
-            "account": any(LEVELS[name].account_management for name in levels_used),
+            "channel": any(level.inbound_channel for level in used),
+            "welcome": any(level.welcome_call for level in used),
+            "outreach": any(level.outreach_per_year for level in used),
+            "account": any(level.account_management for level in used),
         }
-        self._account_code = [i for i, name in enumerate(LEVEL_NAMES) if LEVELS[name].account_management]
+        self._account_code = [code for code, level in enumerate(levels) if level.account_management]
 
         # Scalars used every month.
         self._natural_churn = dynamics.monthly_probability(config.natural_churn)

@@ -8,16 +8,19 @@ which makes "was this customer here at the start of the year?" a comparison with
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import numpy as np
 from scipy.special import ndtri
 
 from sim.core.config import Config
-from sim.core.levels import LEVEL_NAMES, LEVELS, level_index
+from sim.core.levels import Level
 
 FIELDS: dict[str, np.dtype] = {
     # identity and relationship
     "customer_id": np.dtype(np.int32),  # order of arrival; the initial customers are 0 .. n_customers-1
-    "level": np.dtype(np.uint8),  # index into LEVEL_NAMES of the level this customer is served at
+    "level": np.dtype(np.uint8),  # code of the level this customer is served at: its index in config.levels
     "tenure": np.dtype(np.uint16),  # months since the sale
     "next_outreach": np.dtype(np.int16),  # month of the next outreach contact (-1: none)
     # value to the firm
@@ -38,6 +41,15 @@ FIELDS: dict[str, np.dtype] = {
     "contact_averse": np.dtype(np.bool_),  # unsolicited contact annoys this customer
     "routed_to_ivr": np.dtype(np.bool_),  # inbound contacts go to the automated channel
 }
+
+
+@functools.lru_cache(maxsize=256)
+def level_table(levels: tuple[Level, ...], attribute: str, dtype: Any) -> np.ndarray:
+    """One entry per level in effect, indexed by the level code stored per customer (read-only, cached: the
+    levels of a config are a hashable tuple, so runs with the same levels share their tables)."""
+    table = np.array([getattr(level, attribute) for level in levels], dtype)
+    table.flags.writeable = False
+    return table
 
 
 class Population:
@@ -151,15 +163,15 @@ def new_customers(
     value_score = rng.standard_normal(count)
     value = np.exp(sigma * value_score - sigma**2 / 2)  # lognormal with mean 1
 
-    levels = np.full(count, level_index(config.level), np.uint8)
+    levels = np.full(count, config.level_code(config.level), np.uint8)
     if config.tier_level != "none":
         top = value_score >= ndtri(1.0 - config.tier_share)
-        levels[top] = level_index(config.tier_level)
+        levels[top] = config.level_code(config.tier_level)
 
-    customisation = np.array([LEVELS[name].customisation_value for name in LEVEL_NAMES], np.float32)[levels]
-    structural = np.array([LEVELS[name].structural_bond for name in LEVEL_NAMES], np.float32)[levels]
-    has_channel = np.array([LEVELS[name].inbound_channel for name in LEVEL_NAMES])[levels]
-    interval = np.array([LEVELS[name].outreach_interval_months for name in LEVEL_NAMES])[levels]
+    customisation = level_table(config.levels, "customisation_value", np.float32)[levels]
+    structural = level_table(config.levels, "structural_bond", np.float32)[levels]
+    has_channel = level_table(config.levels, "inbound_channel", bool)[levels]
+    interval = level_table(config.levels, "outreach_interval_months", np.int64)[levels]
 
     fit = rng.normal(0.0, config.fit_sd, count)
     expectation = 1.0 - config.value_gap + expectation_shift + rng.normal(0.0, config.expectation_sd, count)

@@ -23,7 +23,7 @@ import mesa
 import pandas as pd
 
 from sim.core.config import Config, resolve
-from sim.core.levels import LEVELS, Level
+from sim.core.levels import Level
 from sim.core.schema import ACTIVITIES, QUADRANTS, RECORD_KEYS, STAGES
 
 _STANDARD_NORMAL = NormalDist()
@@ -60,7 +60,7 @@ class Customer(mesa.Agent):
         self.value = math.exp(sigma * z - sigma * sigma / 2.0)
         rank = _STANDARD_NORMAL.cdf(z)  # share of the market less valuable than this customer
         in_tier = config.tier_level != "none" and rank >= 1.0 - config.tier_share
-        self.level: Level = LEVELS[config.tier_level if in_tier else config.level]
+        self.level: Level = config.level_named(config.tier_level if in_tier else config.level)
         self.routed_to_ivr = config.ivr_routing_share > 0.0 and rank < config.ivr_routing_share
         self.revenue = self.value * config.revenue_per_customer / 12.0
 

@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 
 from sim import __version__
-from sim.core.config import FIELDS, ConfigError, from_mapping, load
-from sim.core.levels import LEVEL_NAMES
+from sim.core.config import FIELDS, ConfigError, field_spec, from_mapping, is_field, load
 from sim.engine import checks
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -81,7 +80,8 @@ class Factor:
         """ "choice", "integer" or "number": how values are stored and rounded."""
         if self.name == CUSTOMERS:
             return "integer"
-        spec = FIELDS[self.name]
+        spec = field_spec(self.name)
+        assert spec is not None
         if "choices" in spec.metadata:
             return "choice"
         return "integer" if spec.type in ("int", int) else "number"
@@ -230,7 +230,7 @@ def _check_field_name(key: str, name: str, *, allow_customers: bool = True) -> N
         raise checks.fail(key, "set by the sweep for every run (from sweep.seed); not allowed here")
     if name == CUSTOMERS and allow_customers:
         return
-    if name not in FIELDS:
+    if not is_field(name):
         hint = " or customers" if allow_customers else ""
         raise checks.fail(key, f"unknown field; see `relsim fields` for the allowed names{hint}")
 
@@ -399,9 +399,10 @@ def read_spec(data: Mapping[str, Any], base_dir: Path | str = ".", source: str |
         levels = compare.get("levels")
         if not isinstance(levels, list) or len(levels) < 2:
             raise checks.fail("compare.levels", f"must be a list of at least two level names; got {levels!r}")
+        known = from_mapping(base).level_names  # the levels in effect: a base_config may add some
         for i, level in enumerate(levels):
-            if level not in LEVEL_NAMES:
-                raise checks.fail(f"compare.levels[{i}]", f"must be one of {', '.join(LEVEL_NAMES)}; got {level!r}")
+            if level not in known:
+                raise checks.fail(f"compare.levels[{i}]", f"must be one of {', '.join(known)}; got {level!r}")
         if len(set(levels)) != len(levels):
             raise checks.fail("compare.levels", "lists a level twice")
         compare_levels = tuple(levels)

@@ -20,13 +20,14 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sim.core.config import Config
-from sim.core.levels import LEVEL_NAMES, LEVELS
+from sim.core.config import level_text  # the level's teacher text from the level data, numbers filled in
+from sim.core.levels import LEVEL_NAMES
 from sim.core.model import RelationshipModel
 
 # What Mesa 3.3's SolaraViz imports (mesa.visualization needs altair and networkx too), and where to get it.
 
-# The app's controls: name -> Mesa user-input spec. SolaraViz rebuilds the model from these on Reset.
+# The app's controls: name -> Mesa user-input spec. SolaraViz rebuilds the model from these on Reset. The level choices
+# are the levels of sim/core/levels.toml; a level a run config adds runs in ClassroomModel(levels=..., level=...).
 CONTROLS: dict[str, dict[str, Any]] = {
     "level": {"type": "Select", "value": "reactive", "values": list(LEVEL_NAMES), "label": "Relationship level"},
     "n_customers": {
@@ -50,29 +51,6 @@ CHART_TITLES = {
     "cost_to_serve": "Cost to serve",
     "profit": "Profit",
 }
-
-
-def level_text(config: Config) -> str:
-    """What the selected level does, for the teacher to read out (numbers from sim.core.levels and the config)."""
-    level = LEVELS[config.level]
-    handling = (
-        f"{level.resolution_probability:.0%} of complaints are resolved, {level.quick_resolution_share:.0%} of those "
-        f"quickly; every call costs ${config.agent_contact_cost:g}"
-    )
-    return {
-        "basic": "**Basic**: the firm sells and never calls. No complaint channel: an unhappy customer cannot "
-        "complain, only leave (exit, no voice). Cheapest to serve; nothing catches a problem.",
-        "reactive": f"**Reactive**: customers can call with problems and questions; a handled complaint can win the "
-        f"customer back ({handling}).",
-        "accountable": "**Accountable**: Reactive, plus a call shortly after the sale that finds silent "
-        f"dissatisfaction, and complaints fed back to make the product better ({handling}).",
-        "proactive": f"**Proactive**: Accountable, plus {level.outreach_per_year} calls a year with tips and new "
-        f"products: more value and cross-sales, but {config.contact_aversion_share:.0%} of customers find "
-        "unsolicited calls annoying.",
-        "partnership": f"**Partnership**: monthly joint work: the firm finds {level.problem_detection:.0%} of "
-        "problems itself, customises the offer and builds structural ties (switching costs). An account team "
-        f"costs ${config.partnership_cost:,.0f} per customer-year.",
-    }[config.level]
 
 
 QUADRANT_TEXT = (

@@ -12,7 +12,7 @@ matplotlib is used through ``Figure`` objects (no pyplot state), so drawing is s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from sim.core.config import ConfigError
-from sim.core.levels import LEVEL_NAMES
+from sim.core.levels import DEFAULT_LEVELS, LEVEL_NAMES, Level, level_colours
 from sim.core.model import RelationshipModel
 from sim.core.schema import QUADRANTS
 from sim.files import atomic_write
@@ -44,7 +44,7 @@ QUADRANT_NAMES = {
     "defector": "defectors / terrorists",
 }
 QUADRANT_COLOURS = {"loyalist": "#1b9e77", "hostage": "#7570b3", "mercenary": "#e6ab02", "defector": "#d95f02"}
-LEVEL_COLOURS = dict(zip(LEVEL_NAMES, ("#7f7f7f", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd"), strict=True))
+LEVEL_COLOURS = level_colours()  # the shipped levels' colours (levels.toml); any levels: colours_for()
 SATISFACTION_RANGE = (-2.0, 1.0)  # where almost all customers are; those beyond are drawn at the edge
 
 
@@ -349,12 +349,26 @@ def cohort_survival(fields: dict[str, Any]) -> list[float]:
     return [float(share) for share in run(**fields).summary["cohort_survival"]]
 
 
-def survival_figure(path: str | Path, curves: pd.DataFrame, title: str | None = None) -> Path:
+def colours_for(names: Sequence[str], levels: Sequence[Level] = DEFAULT_LEVELS) -> dict[str, str]:
+    """A colour per level name: the level's own (from ``levels``, e.g. ``config.levels``), else a fallback colour."""
+    known = {level.name: level for level in levels}
+    return level_colours([known.get(name) or Level(name) for name in names])
+
+
+def draw_survival(ax: Axes, curves: pd.DataFrame, colours: Mapping[str, str] | None = None) -> None:
+    """Cohort survival curves, one line per level in ``curves`` (colours: :func:`colours_for` unless given)."""
+    colours = colours or colours_for(list(dict.fromkeys(curves["level"])))
+    for level, group in curves.groupby("level", sort=False):
+        ax.plot(group["year"], group["survival"], marker="o", ms=3.5, lw=1.8, label=level, color=colours[level])
+
+
+def survival_figure(
+    path: str | Path, curves: pd.DataFrame, title: str | None = None, colours: Mapping[str, str] | None = None
+) -> Path:
     """Cohort survival by level as a PNG, written atomically."""
     figure = new_figure(6.4, 4.2, dpi=110)
     ax = figure.add_subplot()
-    for level, group in curves.groupby("level", sort=False):
-        ax.plot(group["year"], group["survival"], marker="o", ms=3.5, lw=1.8, label=level, color=LEVEL_COLOURS[level])
+    draw_survival(ax, curves, colours)
     ax.set_xlabel("years since the start")
     ax.set_ylabel("share of the initial customers still active")
     ax.set_ylim(0, 1.02)

@@ -18,20 +18,25 @@ from sim.engine.sweep import CUSTOMERS, run_sweep
 from sim.experiments.phase import KotlerCell, PhaseSpec, agreement, edges, kotler_regions, winners
 
 
-def _draw(ax: Any, part: pd.DataFrame, cells: Sequence[KotlerCell], title: str) -> None:
+def _level_names(table: pd.DataFrame) -> tuple[str, ...]:
+    """The shipped levels, then any other level that wins somewhere (a level a run config added), in order."""
+    return (*LEVEL_NAMES, *sorted(set(table["winner"]) - set(LEVEL_NAMES)))
+
+
+def _draw(ax: Any, part: pd.DataFrame, cells: Sequence[KotlerCell], title: str, names: Sequence[str]) -> None:
     from matplotlib import colormaps
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Rectangle
 
-    colours = [colormaps["viridis"](x) for x in np.linspace(0.1, 0.9, len(LEVEL_NAMES))]
+    colours = [colormaps["viridis"](x) for x in np.linspace(0.1, 0.9, len(names))]
     xs = np.sort(part[CUSTOMERS].unique())
     ys = np.sort(part["margin"].unique())
     grid = part.pivot(index="margin", columns=CUSTOMERS, values="winner").reindex(index=ys, columns=xs)
-    codes = grid.apply(lambda col: col.map(LEVEL_NAMES.index)).to_numpy(float)
+    codes = grid.apply(lambda col: col.map(names.index)).to_numpy(float)
     share = part.pivot(index="margin", columns=CUSTOMERS, values="win_share").reindex(index=ys, columns=xs)
     x_edges, y_edges = edges(xs, log=True), edges(ys, log=False)
     cmap = ListedColormap(colours)
-    norm = BoundaryNorm(np.arange(-0.5, len(LEVEL_NAMES)), cmap.N)
+    norm = BoundaryNorm(np.arange(-0.5, len(names)), cmap.N)
     ax.pcolormesh(x_edges, y_edges, codes, cmap=cmap, norm=norm, shading="flat")
     # Points where the winner wins in fewer than 60 % of replications: a close call, hatched.
     close = share.to_numpy(float) < 0.6
@@ -81,12 +86,12 @@ def _draw(ax: Any, part: pd.DataFrame, cells: Sequence[KotlerCell], title: str) 
     ax.tick_params(labelsize=7)
 
 
-def _legend(fig: Any) -> None:
+def _legend(fig: Any, names: Sequence[str]) -> None:
     from matplotlib import colormaps
     from matplotlib.patches import Patch
 
-    colours = [colormaps["viridis"](x) for x in np.linspace(0.1, 0.9, len(LEVEL_NAMES))]
-    handles = [Patch(facecolor=c, label=name) for c, name in zip(colours, LEVEL_NAMES, strict=True)]
+    colours = [colormaps["viridis"](x) for x in np.linspace(0.1, 0.9, len(names))]
+    handles = [Patch(facecolor=c, label=name) for c, name in zip(colours, names, strict=True)]
     handles.append(Patch(facecolor="white", edgecolor="black", hatch="///", label="close call (wins < 60 % of reps)"))
     ncol = len(handles) if fig.get_figwidth() > 9 else 3
     fig.legend(handles=handles, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
@@ -103,8 +108,9 @@ def plot_phase(
     rows = math.ceil(len(scenarios) / cols)
     fig = Figure(figsize=(6.6 * cols, 4.6 * rows + (1.2 if cols == 1 else 0.5)))
     axes = fig.subplots(rows, cols, squeeze=False)
+    names = _level_names(table)
     for ax, name in zip(axes.ravel(), scenarios, strict=False):
-        _draw(ax, table[table["scenario"] == name], cells, name.replace("_", " ") or "market")
+        _draw(ax, table[table["scenario"] == name], cells, name.replace("_", " ") or "market", names)
     for ax in axes.ravel()[len(scenarios) :]:
         ax.axis("off")
     fig.suptitle(
@@ -113,7 +119,7 @@ def plot_phase(
         fontsize=10 if cols == 1 else 11,
     )
     fig.tight_layout(rect=(0, 0.1 if cols == 1 else 0.06, 1, 0.95))
-    _legend(fig)
+    _legend(fig, names)
     fig.savefig(path, dpi=120)
 
 
@@ -144,7 +150,7 @@ def write_report(out: Path, spec: PhaseSpec, table: pd.DataFrame, cells_table: p
             f"## {scenario or 'market'}",
             "",
             f"Market: {changes}. Share of the grid won: "
-            + ", ".join(f"{lv} {shares.get(lv, 0):.0%}" for lv in LEVEL_NAMES if shares.get(lv, 0) > 0)
+            + ", ".join(f"{lv} {shares.get(lv, 0):.0%}" for lv in _level_names(table) if shares.get(lv, 0) > 0)
             + f"; close calls (winner wins < 60 % of replications): {(part['win_share'] < 0.6).mean():.0%}.",
             "",
             f"![{scenario}](phase_{scenario}.png)" if scenario else "![phase](phase.png)",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim.core.config import FIELDS, from_mapping
+from sim.core.config import FIELDS, from_mapping, is_field
 from sim.errors import ConfigError
 from sim.experiments.validation.measures import EXPERIMENTS
 
@@ -94,7 +94,7 @@ def load_spec(path: str | Path) -> Spec:
     if unknown:
         raise ConfigError(sorted(unknown)[0], "unknown section; allowed: settings, scenarios, targets, calibration")
     settings = data.get("settings", {})
-    scenarios = data.get("scenarios", {})
+    scenarios = {name: _flat(values) for name, values in data.get("scenarios", {}).items()}
     _check_scenarios(scenarios)
     targets = [_target(name, values, scenarios) for name, values in data.get("targets", {}).items()]
     parameters = _calibration_parameters(data.get("calibration", {}).get("parameters", {}))
@@ -104,13 +104,25 @@ def load_spec(path: str | Path) -> Spec:
     return Spec(targets, scenarios, replications, int(settings.get("seed", 0)), parameters, path)
 
 
+def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """TOML reads ``levels.partnership.structural_bond = 0.5`` as nested tables; the config's name is the dotted
+    one, as in sweep specs."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def _check_scenarios(scenarios: dict[str, dict[str, Any]]) -> None:
     for name, values in scenarios.items():
-        for key in values:
-            if key not in FIELDS and key != "defection_cut":
+        for key in values:  # config fields and level parameters (levels.NAME.PARAMETER)
+            if not is_field(key) and key != "defection_cut":
                 raise ConfigError(f"scenarios.{name}.{key}", "unknown field; see `relsim fields`")
         try:
-            from_mapping({k: v for k, v in values.items() if k in FIELDS})
+            from_mapping({k: v for k, v in values.items() if k != "defection_cut"})
         except ConfigError as error:
             raise ConfigError(f"scenarios.{name}.{error.field}", str(error).split(": ", 1)[1]) from None
 
