@@ -17,7 +17,9 @@ import numpy as np
 from sim import __version__
 from sim.core.config import FIELDS, ConfigError, from_mapping, load
 from sim.core.levels import LEVEL_NAMES
+from sim.core.schema import QUADRANTS
 from sim.engine import checks
+from sim.outputs.accounts import RATES, TOTALS
 
 # ----------------------------------------------------------------------------------------------------------------
 # Names
@@ -27,31 +29,16 @@ CUSTOMERS = "customers"  # a virtual factor: the real firm's customers (simulate
 SWEEP_FIELDS = ("seed",)  # set by the sweep itself, per run
 ACCOUNTING_FIELDS = ("margin",)  # enter only the accounts: points differing only in these share a simulation
 
-# Totals of the real firm (scaled from a sampled population); computed from the monthly record without pandas.
-TOTAL_METRICS = (
-    "revenue",
-    "gross_margin",
-    "relationship_cost",
-    "acquisition_cost",
-    "profit",
-    "discounted_profit",
-    "discounted_revenue",
-    "discounted_gross_margin",
-    "discounted_relationship_cost",
-    "discounted_acquisition_cost",
-    "active_customers_end",
-)
-RATE_METRICS = ("retention_rate", "churn_rate", "cost_to_serve_per_customer")
+# Totals of the real firm (scaled from a sampled population) and rates per customer: the accounts, computed from
+# the monthly record without pandas (sim.outputs.accounts).
+TOTAL_METRICS = TOTALS
+RATE_METRICS = RATES
 # The rest of `relsim run --json`'s scalars; these need sim.outputs.results.summarise (slower), so only when asked for.
 SUMMARY_METRICS = (
     "nps",
     "complaints_per_customer_year",
     "recovery_rate",
-    *(f"cost_to_serve_by_activity.{a}" for a in ("question", "complaint", "welcome_call", "outreach")),
-    "cost_to_serve_by_activity.account_management",
-    "cost_to_serve_by_channel.agent",
-    "cost_to_serve_by_channel.ivr",
-    *(f"quadrant_shares.{q}" for q in ("loyalist", "hostage", "mercenary", "defector")),
+    *(f"quadrant_shares.{q}" for q in QUADRANTS),
 )
 METRICS = TOTAL_METRICS + RATE_METRICS + SUMMARY_METRICS
 DERIVED = ("winner", "advantage", "lead")

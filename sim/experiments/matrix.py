@@ -40,7 +40,7 @@ from sim.core.config import FIELDS, ConfigError, from_mapping, load
 from sim.core.levels import LEVEL_NAMES, level_index
 from sim.core.model import RelationshipModel
 from sim.engine import checks
-from sim.outputs.results import yearly
+from sim.outputs.accounts import accounts, ledger
 from sim.outputs.stats import t_interval
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -454,33 +454,15 @@ def build_tasks(spec: MatrixSpec, scenarios: Sequence[str] = SCENARIOS) -> list[
 def simulate(task: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One simulation, reported for every cell it serves: a pure function of ``task`` (picklable for pools).
 
-    Profit at margin m is m × revenue − relationship cost − acquisition cost, month by month, so the accounts of
-    every margin follow from one run's revenue and costs (tests/test_matrix.py checks this against direct runs).
-    Totals are scaled from the simulated sample to the real firm; ratios are not.
+    The accounts of every margin follow from one run (sim.outputs.accounts); totals are scaled from the simulated
+    sample to the real firm, ratios are not.
     """
     config = from_mapping(task["config"])
-    monthly = RelationshipModel(config).run().monthly()
-    discount = (1.0 + config.discount_rate) ** (-monthly.index.to_numpy(float) / 12.0)
-    revenue = monthly["revenue"].to_numpy(float)
-    relationship = monthly["relationship_cost"].to_numpy(float)
-    acquisition = monthly["acquisition_cost"].to_numpy(float)
-    account = monthly["cost_account_management"].to_numpy(float)
-    per_year = yearly(monthly)
-    sums = {
-        "revenue": revenue.sum(),
-        "discounted_revenue": revenue @ discount,
-        "relationship_cost": relationship.sum(),
-        "discounted_relationship_cost": relationship @ discount,
-        "acquisition_cost": acquisition.sum(),
-        "discounted_acquisition_cost": acquisition @ discount,
-        "discounted_account_team_cost": account @ discount,
-    }
-    customer_years = float(monthly["active"].sum()) / 12.0
-    retention = float(per_year["retention"].mean())
-    cost_to_serve = sums["relationship_cost"] / customer_years if customer_years else 0.0
+    series = ledger(RelationshipModel(config).run().history, config.discount_rate)
     records = []
     for target in task["cells"]:
-        margin, scale = target["margin"], target["scale"]
+        figures = accounts(series, target["margin"], target["scale"])
+        figures["customers_end"] = figures.pop("active_customers_end")
         records.append(
             {
                 "scenario": task["scenario"],
@@ -490,24 +472,7 @@ def simulate(task: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "tier_level": task["tier_level"],
                 "replication": task["replication"],
                 "seed": config.seed,
-                "discounted_profit": scale
-                * (
-                    margin * sums["discounted_revenue"]
-                    - sums["discounted_relationship_cost"]
-                    - sums["discounted_acquisition_cost"]
-                ),
-                "profit": scale * (margin * sums["revenue"] - sums["relationship_cost"] - sums["acquisition_cost"]),
-                "revenue": scale * sums["revenue"],
-                "gross_margin": scale * margin * sums["revenue"],
-                "discounted_gross_margin": scale * margin * sums["discounted_revenue"],
-                "relationship_cost": scale * sums["relationship_cost"],
-                "discounted_relationship_cost": scale * sums["discounted_relationship_cost"],
-                "acquisition_cost": scale * sums["acquisition_cost"],
-                "discounted_acquisition_cost": scale * sums["discounted_acquisition_cost"],
-                "discounted_account_team_cost": scale * sums["discounted_account_team_cost"],
-                "customers_end": scale * float(per_year["active"].iloc[-1]),
-                "retention_rate": retention,
-                "cost_to_serve_per_customer": cost_to_serve,
+                **{name: figures[name] for name in METRICS},
             }
         )
     return records
