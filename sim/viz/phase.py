@@ -15,10 +15,11 @@ import pandas as pd
 from sim.core.levels import LEVEL_NAMES
 from sim.engine.evaluators import Evaluator, make_evaluator
 from sim.engine.sweep import CUSTOMERS, run_sweep
-from sim.experiments.phase import KotlerCell, PhaseSpec, agreement, edges, kotler_regions, winners
+from sim.experiments.kotler import Cell
+from sim.experiments.phase import PhaseSpec, agreement, edges, kotler_regions, winners
 
 
-def _draw(ax: Any, part: pd.DataFrame, cells: Sequence[KotlerCell], title: str) -> None:
+def _draw(ax: Any, part: pd.DataFrame, cells: Sequence[Cell], title: str) -> None:
     from matplotlib import colormaps
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Rectangle
@@ -93,7 +94,7 @@ def _legend(fig: Any) -> None:
 
 
 def plot_phase(
-    table: pd.DataFrame, cells: Sequence[KotlerCell], path: Path, years: int, scenario: str | None = None
+    table: pd.DataFrame, cells: Sequence[Cell], path: Path, years: int, scenario: str | None = None
 ) -> None:
     """The winning level over customers × margin with Kotler's cells; all markets in panels unless one is named."""
     from matplotlib.figure import Figure
