@@ -98,5 +98,3 @@ def run_chunk(chunk: Mapping[str, Any]) -> tuple[int, list[dict[str, Any]]]:
     """Every task of a chunk, in order: the unit an evaluator runs and a Parquet part stores."""
     settings = chunk["settings"]
     return chunk["chunk"], [row for task in chunk["tasks"] for row in run_task(task, settings)]
-
-
