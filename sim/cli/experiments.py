@@ -19,6 +19,7 @@ from sim.errors import ConfigError
 MATRIX_SPEC = Path("experiments") / "matrix.toml"
 MATRIX_OUT = Path("results") / "matrix"
 MATRIX_QUICK_OUT = Path("out") / "matrix-quick"
+MATRIX_STORE = "runs"  # the engine's resumable store inside the output folder, until the results replace it
 
 
 # --- relsim matrix ------------------------------------------------------------------------------------------------
@@ -27,7 +28,8 @@ def add_matrix(commands: Any) -> None:
         "matrix",
         help="run the matrix experiment: is Kotler's recommended level the most profitable in each cell?",
         description="Run every relationship level in each cell of Kotler's matrix (common random numbers), plus the "
-        "technology-heavy and tiered-policy claims, and write CSVs, figures and REPORT.md.",
+        "technology-heavy and tiered-policy claims, and write CSVs, figures and REPORT.md. The runs are kept in "
+        "OUT/runs/ until the results are written: an interrupted matrix continues there when started again.",
     )
     parser.add_argument(
         "--quick", action="store_true",
@@ -35,7 +37,6 @@ def add_matrix(commands: Any) -> None:
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the per-cell results as JSON")
     parser.add_argument("--replications", type=int, metavar="R", help="replications per cell and level")
-    parser.add_argument("--workers", type=int, metavar="N", help="worker processes (default: all cores)")
     parser.add_argument(
         "--out", metavar="DIR",
         help=f"output directory (default {MATRIX_OUT}/, or {MATRIX_QUICK_OUT}/ with --quick); replaced as a whole",
@@ -44,11 +45,14 @@ def add_matrix(commands: Any) -> None:
         "--spec", metavar="FILE", default=str(MATRIX_SPEC),
         help=f"experiment spec (default {MATRIX_SPEC}, from the current directory or the repository)",
     )  # fmt: skip
+    add_execution_options(parser)
 
 
 def matrix(args: argparse.Namespace) -> int:
+    from sim.engine.evaluators import make_evaluator
+
     at_least("--replications", args.replications)
-    at_least("--workers", args.workers)
+    evaluator = make_evaluator(args.workers, args.scheduler, args.dask)
     spec_path = resolve_spec(args.spec)
     if not spec_path.is_file():
         raise ConfigError("--spec", f"file not found: {args.spec}")
@@ -63,17 +67,18 @@ def matrix(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else (MATRIX_QUICK_OUT if args.quick else MATRIX_OUT)
     if out.exists() and not out.is_dir():
         raise ConfigError("--out", f"{out} exists and is not a directory")
-    result = experiment.run_matrix(spec, workers=args.workers, progress=True)
+    result = experiment.run_matrix(spec, evaluator=evaluator, store=out / MATRIX_STORE, progress=True)
     write_results(out, result)
     if args.json:
         print(json.dumps(experiment.json_records(result), indent=2))
         return 0
     low, high = result.agreement_ci
     seconds = sum(result.timings.get(key, 0) for key in ("simulation_s", "analysis_s"))
+    resumed = f", {result.resumed:,} of {len(result.runs):,} runs from an earlier start" if result.resumed else ""
     print(
         f"relsim matrix: Kotler's recommendation holds in {result.agreement} of {len(spec.cells)} cells "
         f"({spec.confidence:.0%} bootstrap CI {low:.0f}–{high:.0f}); {spec.replications} replications, "
-        f"{spec.years} years, {seconds:.1f} s"
+        f"{spec.years} years, {seconds:.1f} s on {result.evaluator}{resumed}"
     )
     for _, row in result.verdicts.iterrows():
         mark = "agrees " if row["agreement"] else "DIFFERS"

@@ -1,5 +1,5 @@
-"""From a spec to runs: design points (grid, Latin hypercube, Sobol/Saltelli, Morris via SALib), the one seed rule
-(:func:`run_seed`), simulations shared across accounting-only factors, and chunks."""
+"""From a spec to runs: design points (grid, explicit points, Latin hypercube, Sobol/Saltelli, Morris via SALib), the
+one seed rule (:func:`run_seed`), simulations shared across accounting-only factors and labels, and chunks."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 
 from sim.core.config import ConfigError, from_mapping
 from sim.engine import checks
-from sim.engine.spec import ACCOUNTING_FIELDS, CUSTOMERS, KEY_COLUMNS, SweepSpec
+from sim.engine.sweepspec import ACCOUNTING_FIELDS, CUSTOMERS, KEY_COLUMNS, SweepSpec
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -23,13 +23,17 @@ def design(spec: SweepSpec) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """The design points of one scenario: the sampler's matrix X (points × factors) and each point's values.
 
     Grid: the Cartesian product of the factors' values (the last factor varies fastest; X holds value indices
-    for lists and the values for ranges). Sampled designs come from SALib with the sweep seed, so the same spec
-    always gives the same points (and sim.experiments.sensitivity can rebuild X for the analysis).
+    for lists and the values for ranges); points: the spec's own points, in order (of every scenario: each point
+    names its own). Sampled designs come from SALib with the sweep seed, so the same spec always gives the same
+    points (and sim.experiments.sensitivity can rebuild X for the analysis).
     """
     factors = spec.factors
-    if spec.design == "grid":
-        combos = list(itertools.product(*(f.values or () for f in factors)))
-        # X: the value itself for numbers, the position in the list for choices (levels, tiers)
+    if spec.design in ("grid", "points"):
+        if spec.design == "grid":
+            combos = list(itertools.product(*(f.values or () for f in factors)))
+        else:
+            combos = [tuple(point[name] for name in spec.factor_names) for point in spec.points]
+        # X: the value itself for numbers, the position in the list for choices (levels, tiers, labels)
         x = np.array(
             [
                 [(f.values or ()).index(v) if f.kind == "choice" else v for f, v in zip(factors, c, strict=True)]
@@ -103,9 +107,13 @@ def plan(spec: SweepSpec) -> Plan:
     _, one = design(spec)
     scenarios = spec.scenarios or (("", {}),)
     points: list[dict[str, Any]] = []
-    for name, _ in scenarios:
-        points += [({"scenario": name} if spec.scenarios else {}) | p for p in one]
-    shared = [n for n in spec.factor_names if n not in ACCOUNTING_FIELDS]
+    if spec.design == "points":  # each point names its own scenario
+        named = [{"scenario": p["scenario"]} if spec.scenarios else {} for p in spec.points]
+        points = [scenario | values for scenario, values in zip(named, one, strict=True)]
+    else:
+        for name, _ in scenarios:
+            points += [({"scenario": name} if spec.scenarios else {}) | p for p in one]
+    shared = spec.model_factors  # points differing only in margin or labels share a simulation
     groups: dict[tuple[Any, ...], list[int]] = {}
     for index, point in enumerate(points):
         groups.setdefault((point.get("scenario"), *(point[n] for n in shared)), []).append(index)
@@ -116,7 +124,7 @@ def plan(spec: SweepSpec) -> Plan:
     for g, members in enumerate(groups.values()):
         point = points[members[0]]
         params, scale = _params(spec, point, overrides.get(point.get("scenario", ""), {}))
-        _validate(spec, point, {**params, **({"level": first_level} if first_level else {})})
+        _validate(spec, point, {**params, **({"level": first_level} if first_level else {})}, members[0])
         targets = [
             {
                 "point": p,
@@ -131,8 +139,9 @@ def plan(spec: SweepSpec) -> Plan:
     for level in spec.compare_levels:  # each level once: the rest of its config was checked above
         _validate(spec, {}, {**spec.base, "level": level})
     for name in ACCOUNTING_FIELDS:  # shared simulations were checked at one value; check every other value once
-        for value in {point[name] for point in points if name in point}:
-            _validate(spec, {name: value}, {**spec.base, name: value})
+        first = {point[name]: index for index, point in reversed(list(enumerate(points))) if name in point}
+        for value, index in first.items():
+            _validate(spec, {name: value}, {**spec.base, name: value}, index)
     size = spec.chunk_size or max(1, min(32, math.ceil(len(tasks) / 256)))
     settings = {
         "metrics": list(spec.metrics),
@@ -151,11 +160,13 @@ def plan(spec: SweepSpec) -> Plan:
 
 def _params(spec: SweepSpec, point: Mapping[str, Any], scenario: Mapping[str, Any]) -> tuple[dict[str, Any], float]:
     """A point's model fields (without level when levels are compared) and the scale from sample to firm."""
-    params = {**spec.base, **scenario, **{k: v for k, v in point.items() if k not in ("scenario", CUSTOMERS)}}
+    skip = ("scenario", CUSTOMERS, *spec.labels)
+    params = {**spec.base, **scenario, **{k: v for k, v in point.items() if k not in skip}}
     scale = 1.0
     customers = point.get(CUSTOMERS, spec.customers)
     if customers is not None:
-        simulated = min(customers, spec.sample_customers or customers)
+        # a point of a points design may name the sample it simulates
+        simulated = point.get("n_customers") or min(customers, spec.sample_customers or customers)
         params["n_customers"] = simulated
         if spec.total_revenue is not None:
             params["revenue_per_customer"] = spec.total_revenue / customers
@@ -166,15 +177,16 @@ def _params(spec: SweepSpec, point: Mapping[str, Any], scenario: Mapping[str, An
     return params, scale
 
 
-def _validate(spec: SweepSpec, point: Mapping[str, Any], params: Mapping[str, Any]) -> None:
+def _validate(spec: SweepSpec, point: Mapping[str, Any], params: Mapping[str, Any], index: int = 0) -> None:
     try:
         from_mapping({**params, "seed": 0})
     except ConfigError as error:
         name = error.field
+        varied = f"points[{index}]" if spec.design == "points" else "vary"
         if name in point:
-            key = f"vary.{name}"
+            key = f"{varied}.{name}"
         elif name in ("n_customers", "revenue_per_customer") and spec.uses_customers:
-            key = f"vary.{CUSTOMERS}" if CUSTOMERS in point else f"fixed.{CUSTOMERS}"
+            key = f"{varied}.{CUSTOMERS}" if CUSTOMERS in point else f"fixed.{CUSTOMERS}"
         elif point.get("scenario") and name in dict(spec.scenarios).get(point["scenario"], {}):
             key = f"scenarios.{point['scenario']}.{name}"
         elif name in spec.fixed:
@@ -185,5 +197,3 @@ def _validate(spec: SweepSpec, point: Mapping[str, Any], params: Mapping[str, An
             key = name
         values = ", ".join(f"{k}={v!r}" for k, v in point.items())
         raise checks.fail(key, checks.message(error) + (f" (at {values})" if values else "")) from None
-
-

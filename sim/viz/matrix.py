@@ -171,7 +171,8 @@ def write_results(out_dir: str | Path, result: MatrixResult) -> Path:
             "agreement": result.agreement,
             "agreement_ci": list(result.agreement_ci),
             "timings_s": result.timings,
-            "workers": result.workers,
+            "evaluator": result.evaluator,
+            "resumed_runs": result.resumed,
         }
         (staging / "parameters.json").write_text(json.dumps(parameters, indent=2) + "\n")
         plot_heatmap(result, staging / "heatmap.png")

@@ -15,7 +15,8 @@ import pandas as pd
 from sim.core.levels import LEVEL_NAMES
 from sim.engine.evaluators import Evaluator, make_evaluator
 from sim.engine.sweep import CUSTOMERS, run_sweep
-from sim.experiments.phase import KotlerCell, PhaseSpec, agreement, edges, kotler_regions, winners
+from sim.experiments.kotler import Cell
+from sim.experiments.phase import PhaseSpec, agreement, edges, kotler_regions, winners
 
 
 def _level_names(table: pd.DataFrame) -> tuple[str, ...]:
@@ -23,7 +24,7 @@ def _level_names(table: pd.DataFrame) -> tuple[str, ...]:
     return (*LEVEL_NAMES, *sorted(set(table["winner"]) - set(LEVEL_NAMES)))
 
 
-def _draw(ax: Any, part: pd.DataFrame, cells: Sequence[KotlerCell], title: str, names: Sequence[str]) -> None:
+def _draw(ax: Any, part: pd.DataFrame, cells: Sequence[Cell], title: str, names: Sequence[str]) -> None:
     from matplotlib import colormaps
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Rectangle
@@ -98,7 +99,7 @@ def _legend(fig: Any, names: Sequence[str]) -> None:
 
 
 def plot_phase(
-    table: pd.DataFrame, cells: Sequence[KotlerCell], path: Path, years: int, scenario: str | None = None
+    table: pd.DataFrame, cells: Sequence[Cell], path: Path, years: int, scenario: str | None = None
 ) -> None:
     """The winning level over customers × margin with Kotler's cells; all markets in panels unless one is named."""
     from matplotlib.figure import Figure
