@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import tomllib
 from dataclasses import replace
@@ -514,3 +515,23 @@ def test_bad_options_name_the_option(argv, option, tmp_path):
 def test_the_default_spec_is_found_from_another_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert resolve_spec(commands.MATRIX_SPEC).resolve() == SPEC_PATH
+
+
+def test_a_level_added_in_the_base_config_is_compared_in_every_cell(tmp_path, capsys):
+    """A sixth level defined in data only (a [levels.NAME] table of the base config) runs through the matrix."""
+    spec = _tiny_spec_file(tmp_path)
+    base = tmp_path / "calibrated.toml"
+    base.write_text(
+        base.read_text() + '\n[levels.green_channel]\nbased_on = "reactive"\nresolution_probability = 0.95\n'
+    )
+    args = _parse(["--quick", "--json", "--workers", "1", "--spec", str(spec), "--out", str(tmp_path / "out")])
+    assert commands.matrix(args) == 0
+    records = json.loads(capsys.readouterr().out)
+    levels = [*LEVEL_NAMES, "green_channel"]
+    assert len(records) == 9 * len(levels)
+    by_cell: dict[str, set[str]] = {}
+    for record in records:
+        by_cell.setdefault(record["cell"], set()).add(record["level"])
+        assert math.isfinite(record["profit_mean"])
+    assert all(found == set(levels) for found in by_cell.values()) and len(by_cell) == 9
+    assert (tmp_path / "out" / "heatmap.png").stat().st_size > 1_000

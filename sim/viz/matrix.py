@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sim.core.levels import LEVEL_NAMES, level_index
 from sim.errors import ConfigError
 from sim.experiments.matrix import MatrixResult, MatrixSpec, render_report
 from sim.files import staged_folder
 
 
-def _level_colours() -> list[Any]:
+def _level_colours(levels: Sequence[str]) -> list[Any]:
     from matplotlib import colormaps
 
     cmap = colormaps["viridis"]
-    return [cmap(x) for x in np.linspace(0.1, 0.9, len(LEVEL_NAMES))]
+    return [cmap(x) for x in np.linspace(0.1, 0.9, len(levels))]
 
 
 def _grid(spec: MatrixSpec) -> tuple[list[str], list[str]]:
@@ -37,7 +37,8 @@ def plot_heatmap(result: MatrixResult, path: Path) -> None:
 
     spec = result.spec
     rows, columns = _grid(spec)
-    colours = _level_colours()
+    levels = spec.levels
+    colours = _level_colours(levels)
     cmap = ListedColormap(colours)
     verdict = result.verdicts.set_index("cell")
     fig = Figure(figsize=(12, 5.2))
@@ -51,16 +52,16 @@ def plot_heatmap(result: MatrixResult, path: Path) -> None:
         for cell in spec.cells:
             i, j = rows.index(cell.row), columns.index(cell.column)
             level = verdict.loc[cell.name, key]
-            grid[i, j] = level_index(level)
+            grid[i, j] = levels.index(level)
             text = level
             agrees = bool(verdict.loc[cell.name, "agreement"])
             if key == "best_level":
                 text += "\nagrees" if agrees else "\ndiffers"
                 if not agrees:
                     ax.add_patch(Rectangle((j - 0.47, i - 0.47), 0.94, 0.94, fill=False, edgecolor="red", lw=3))
-            dark = level_index(level) < 2
+            dark = levels.index(level) < len(levels) / 2 - 0.5  # viridis is dark at its low end
             ax.text(j, i, text, ha="center", va="center", fontsize=11, color="white" if dark else "black")
-        ax.imshow(grid, cmap=cmap, vmin=-0.5, vmax=len(LEVEL_NAMES) - 0.5)
+        ax.imshow(grid, cmap=cmap, vmin=-0.5, vmax=len(levels) - 0.5)
         ax.set_xticks(range(len(columns)), [f"{c} margin" for c in columns])
         labels = []
         for r in rows:
@@ -89,7 +90,7 @@ def plot_profit_by_level(result: MatrixResult, path: Path) -> None:
     axes = np.atleast_2d(fig.subplots(len(rows), len(columns), squeeze=False))
     for ax in axes.ravel():
         ax.set_visible(False)
-    x = np.arange(len(LEVEL_NAMES))
+    x = np.arange(len(spec.levels))
     for name, group in result.cells.groupby("cell", sort=False):
         cell = next(c for c in spec.cells if c.name == name)
         ax = axes[rows.index(cell.row), columns.index(cell.column)]
@@ -108,7 +109,7 @@ def plot_profit_by_level(result: MatrixResult, path: Path) -> None:
         span = max(top - floor, 1e-9)
         floor = floor - (0.12 * span if off.any() else 0.02 * span if floor < 0 else 0.0)
         shown = np.where(off, floor, mean)
-        colours = ["tab:orange" if lv == cell.recommended else "lightgray" for lv in LEVEL_NAMES]
+        colours = ["tab:orange" if lv == cell.recommended else "lightgray" for lv in spec.levels]
         edges = ["black" if best else "none" for best in group["is_best"]]
         ax.bar(x, shown, color=colours, edgecolor=edges, linewidth=1.5, hatch=None)
         errors = np.vstack([mean - low, high - mean])
@@ -118,7 +119,7 @@ def plot_profit_by_level(result: MatrixResult, path: Path) -> None:
             ax.text(x[i], floor, f"{mean[i]:,.0f}\n(off scale)", ha="center", va="bottom", fontsize=7)
         ax.set_ylim(floor, top + 0.08 * max(top - floor, 1e-9))
         ax.axhline(0, color="black", lw=0.5)
-        ax.set_xticks(x, list(LEVEL_NAMES), fontsize=7)
+        ax.set_xticks(x, list(spec.levels), fontsize=7)
         verdict = "agrees" if bool(group["agreement"].iloc[0]) else "differs"
         ax.set_title(f"{name}: Kotler {cell.recommended}, {verdict}", fontsize=9)
         ax.set_ylabel("$M", fontsize=8)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from sim.core.levels import LEVEL_NAMES, level_index
+from sim.core.levels import LEVEL_NAMES
 from sim.experiments.kotler import Cell
 from sim.experiments.matrix.spec import METRICS, RATIOS, MatrixSpec, policies
 from sim.outputs.stats import t_interval
@@ -111,14 +111,22 @@ def _cell_frame(spec: MatrixSpec) -> pd.DataFrame:
 
 def _level_values(runs: pd.DataFrame, spec: MatrixSpec, scenario: str, column: str) -> np.ndarray:
     names = [c.name for c in spec.cells]
-    labels = [label for label, _, _ in policies(scenario)]
+    labels = [label for label, _, _ in policies(scenario, spec.levels)]
     return cube(runs[runs["scenario"] == scenario], names, labels, column)
 
 
-def mechanism(cell: Cell, best: str, recommended: str, means: Mapping[str, Mapping[str, float]], years: int) -> str:
+def mechanism(
+    cell: Cell,
+    best: str,
+    recommended: str,
+    means: Mapping[str, Mapping[str, float]],
+    years: int,
+    levels: Sequence[str] = LEVEL_NAMES,
+) -> str:
     """Why ``best`` beats ``recommended`` in a cell, in plain words, from the paired component differences.
 
-    ``means[level][metric]`` are replication means. Money is per customer of the real firm's starting base per
+    ``means[level][metric]`` are replication means; ``levels`` orders the levels from least to most effort.
+    Money is per customer of the real firm's starting base per
     year, discounted, so that margin − relationship cost − acquisition cost adds up to the profit difference.
     """
     per = cell.customers * years
@@ -138,14 +146,14 @@ def mechanism(cell: Cell, best: str, recommended: str, means: Mapping[str, Mappi
         f"cost to serve {k['cost_to_serve_per_customer']:,.2f} $ against {b['cost_to_serve_per_customer']:,.2f} $"
         " per customer served a year"
     )
-    if level_index(best) > level_index(recommended) and margin > 0 and points > 0:
+    if levels.index(best) > levels.index(recommended) and margin > 0 and points > 0:
         text = (
             f"{rec_name} loses more customers (annual retention {k['retention_rate']:.1%} against "
             f"{b['retention_rate']:.1%} at {best_name}, {points:.1f} points lower); the margin lost "
             f"({margin:,.2f} $ per customer-year) is more than the {max(cost, 0):,.2f} $ per customer-year "
             f"that {best_name}'s relationship effort adds."
         )
-    elif level_index(best) < level_index(recommended) and cost < 0:
+    elif levels.index(best) < levels.index(recommended) and cost < 0:
         what = f"{rec_name}'s relationship costs ({serve}"
         what += f"; account team {team:,.2f} $ per customer-year)" if team > 0.005 else ")"
         if margin < 0:
@@ -171,13 +179,13 @@ def analyse(
 ) -> MatrixResult:
     """Tables, verdicts, bootstrap, mechanisms and the two further claims from the runs."""
     names = [c.name for c in spec.cells]
-    levels = list(LEVEL_NAMES)
+    levels = list(spec.levels)
     conf = spec.confidence
     metric = spec.metric
 
     # --- the matrix: every cell × level -------------------------------------------------------------------
     uniform = {m: _level_values(runs, spec, "uniform", m) for m in METRICS}
-    rec = np.array([level_index(c.recommended) for c in spec.cells])
+    rec = np.array([levels.index(c.recommended) for c in spec.cells])
     verdict = verdicts(uniform[metric], rec, conf)
     verdict_frame = pd.DataFrame(
         {
@@ -196,7 +204,7 @@ def analyse(
             mechanisms.append("")
             continue
         means = {lv: {m: float(uniform[m][i, j].mean()) for m in METRICS} for j, lv in enumerate(levels)}
-        mechanisms.append(mechanism(cell, levels[verdict["best"][i]], cell.recommended, means, spec.years))
+        mechanisms.append(mechanism(cell, levels[verdict["best"][i]], cell.recommended, means, spec.years, levels))
     verdict_frame["mechanism"] = mechanisms
     verdict_frame = _cell_frame(spec).merge(verdict_frame, on="cell")
 
@@ -245,12 +253,12 @@ def analyse(
 def _technology_heavy(spec: MatrixSpec, runs: pd.DataFrame, base: np.ndarray) -> pd.DataFrame:
     """Claim (1): with many problems and fast word of mouth, is Accountable or above the better choice?"""
     names = [c.name for c in spec.cells]
-    levels = list(LEVEL_NAMES)
+    levels = list(spec.levels)
     conf = spec.confidence
     values = {m: _level_values(runs, spec, "technology_heavy", m) for m in (spec.metric, *RATIOS)}
     profit = values[spec.metric]
     means = profit.mean(-1)
-    floor = level_index(spec.minimum_level)
+    floor = levels.index(spec.minimum_level)
     best = means.argmax(-1)
     best_high = floor + means[:, floor:].argmax(-1)
     best_low = means[:, :floor].argmax(-1)
@@ -291,7 +299,7 @@ def _technology_heavy(spec: MatrixSpec, runs: pd.DataFrame, base: np.ndarray) ->
 def _tiered(spec: MatrixSpec, runs: pd.DataFrame, uniform: np.ndarray) -> pd.DataFrame:
     """Claim (2): the best tiered policy (top share at a higher level) against the best uniform level, paired."""
     names = [c.name for c in spec.cells]
-    labels = policies("tiered")
+    labels = policies("tiered", spec.levels)
     conf = spec.confidence
     values = _level_values(runs, spec, "tiered", spec.metric)
     rows = np.arange(len(names))
@@ -308,7 +316,7 @@ def _tiered(spec: MatrixSpec, runs: pd.DataFrame, uniform: np.ndarray) -> pd.Dat
     table["diff_vs_best_uniform_ci_low"] = low.ravel()
     table["diff_vs_best_uniform_ci_high"] = high.ravel()
     table["is_best_tiered"] = (np.arange(len(labels))[None, :] == best_tiered[:, None]).ravel()
-    table["best_uniform_level"] = np.repeat([LEVEL_NAMES[i] for i in best_uniform], len(labels))
+    table["best_uniform_level"] = np.repeat([spec.levels[i] for i in best_uniform], len(labels))
     table["best_uniform_mean"] = np.repeat(uniform.mean(-1)[rows, best_uniform], len(labels))
     best_low, best_high = low[rows, best_tiered], high[rows, best_tiered]
     verdict = np.where(best_low > 0, "tiered better", np.where(best_high < 0, "uniform better", "indistinguishable"))

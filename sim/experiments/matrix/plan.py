@@ -52,7 +52,7 @@ def _points(spec: MatrixSpec) -> tuple[list[dict[str, Any]], list[int]]:
     simulation: list[int] = []
     for scenario in SCENARIOS:
         for group in groups(spec.cells):
-            for policy, level, tier_level in policies(scenario):
+            for policy, level, tier_level in policies(scenario, spec.levels):
                 for cell in group:
                     fields = run_fields(spec, cell, level, tier_level)
                     fields.pop("years")  # the same for every run: [fixed]

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from sim.core.levels import LEVEL_NAMES
 from sim.experiments.matrix.analysis import MatrixResult
 from sim.experiments.matrix.spec import MatrixSpec, policies
 
@@ -99,7 +98,7 @@ def _verdict(result: MatrixResult) -> list[str]:
         "# The matrix test: is Kotler's recommended level the most profitable one in each cell?",
         "",
         f"*{'Quick look (`relsim matrix --quick`): not a verdict.' if spec.mode == 'quick' else 'Full experiment.'}* "
-        f"{spec.replications} replications × {n} cells × {len(LEVEL_NAMES)} levels, {spec.years} years, common random "
+        f"{spec.replications} replications × {n} cells × {len(spec.levels)} levels, {spec.years} years, common random "
         f"numbers; metric: {metric_words}. Design and statistics: docs/MATRIX.md.",
         "",
         "## Verdict",
@@ -226,12 +225,12 @@ def _tiered(result: MatrixResult) -> list[str]:
         "",
         "## Tiered policies: the most valuable customers at a higher level",
         "",
-        f"Each pair of levels lower < upper ({len(policies('tiered'))} pairs) as a policy: the top "
+        f"Each pair of levels lower < upper ({len(policies('tiered', spec.levels))} pairs) as a policy: the top "
         f"{spec.tier_share:.0%} of customers by value at the upper level, the rest at the lower. The best tiered "
         "policy beats the best "
         f"uniform level in {counts.get('tiered better', 0)} cells, loses in {counts.get('uniform better', 0)}, and "
         f"is indistinguishable in {counts.get('indistinguishable', 0)} (paired {conf} CI; choosing the best of "
-        f"{len(policies('tiered'))} policies favours the tiered side a little).",
+        f"{len(policies('tiered', spec.levels))} policies favours the tiered side a little).",
         "",
         f"| cell | best uniform | its profit, $M | best tiered (top {spec.tier_share:.0%} / rest) | its profit, $M "
         f"| tiered − uniform, $M [{conf} CI] | verdict |",

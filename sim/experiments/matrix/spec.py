@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sim.core.config import FIELDS, ConfigError, from_mapping, load
+from sim.core.config import FIELDS, ConfigError, from_mapping, is_field, load
 from sim.core.levels import LEVEL_NAMES, level_index
 from sim.engine import checks
 from sim.engine.plan import derive_seed
@@ -108,19 +109,23 @@ class MatrixSpec:
             mode="quick",
         )
 
+    @cached_property
+    def levels(self) -> tuple[str, ...]:
+        """The levels compared: those in effect in the market (the shipped five, then any a base config adds)."""
+        return tuple(from_mapping(self.market).level_names)
+
     def seeds(self) -> list[int]:
         """Replication r's model seed, the same for every cell, level, policy and scenario (common random numbers):
         the engine's seed rule, SeedSequence(base_seed, spawn_key=(r,))."""
         return [derive_seed(self.base_seed, r) for r in range(self.replications)]
 
 
-def policies(scenario: str) -> list[tuple[str, str, str]]:
-    """(policy label, level, tier_level) of every policy a scenario compares."""
+def policies(scenario: str, levels: Sequence[str] = LEVEL_NAMES) -> list[tuple[str, str, str]]:
+    """(policy label, level, tier_level) of every policy a scenario compares, over ``levels`` (the spec's levels in
+    effect: the shipped ones plus any its base config adds)."""
     if scenario == "tiered":
-        return [
-            (f"{lower}+{upper}", lower, upper) for i, lower in enumerate(LEVEL_NAMES) for upper in LEVEL_NAMES[i + 1 :]
-        ]
-    return [(level, level, "none") for level in LEVEL_NAMES]
+        return [(f"{lower}+{upper}", lower, upper) for i, lower in enumerate(levels) for upper in levels[i + 1 :]]
+    return [(level, level, "none") for level in levels]
 
 
 def run_fields(spec: MatrixSpec, cell: Cell, level: str, tier_level: str = "none") -> dict[str, Any]:
@@ -150,7 +155,7 @@ def run_config(
 def _model_fields(prefix: str, table: Mapping[str, Any]) -> dict[str, Any]:
     """Model fields of a section, each a known field the experiment does not set itself."""
     for key in table:
-        if key not in FIELDS:
+        if not is_field(key):
             raise checks.fail(f"{prefix}.{key}", "unknown field; see `relsim fields` for the allowed names")
         if key in DESIGN_FIELDS:
             raise checks.fail(
@@ -295,7 +300,7 @@ def _check_runs(spec: MatrixSpec) -> None:
     seed = derive_seed(spec.base_seed, 0)
     for cell in spec.cells:
         for scenario in SCENARIOS:
-            for _, level, tier_level in policies(scenario):
+            for _, level, tier_level in policies(scenario, spec.levels):
                 try:
                     run_config(spec, cell, level, seed, tier_level=tier_level, scenario=scenario)
                 except ConfigError as error:
