@@ -207,7 +207,7 @@ class Config:
         0.0, "months", 0.0, 1200.0, "time constant of building structural bonds and customisation; 0 = in full at once"
     )
     ideal_contacts_per_year: float = _param(
-        0.0, "contacts/year", 0.0, 1000.0, "mean ideal outbound contacts a year (beyond it they annoy); 0 = no ideal"
+        0.0, "contacts/year", 0.0, 1e9, "mean ideal outbound contacts a year (beyond it they annoy); 0 = no ideal"
     )
     relationship_effect_scale: float = _param(
         1.0, "factor", 0.0, 100.0, "factor on outreach value, social bond gain, customisation and structural bonds"

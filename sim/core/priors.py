@@ -123,7 +123,14 @@ def interval(prior: Prior, mass: float = 0.9) -> tuple[float, float]:
 
 def draw(prior: Prior, rng: np.random.Generator, size: int | None = None) -> Any:
     """Draws from the prior (the increment alone for a prior ``above`` another level)."""
-    return _frozen(prior).rvs(size=size, random_state=rng)
+    p = dict(prior.parameters)
+    if prior.distribution == "beta":
+        return rng.beta(p["a"], p["b"], size)
+    if prior.distribution == "lognormal":
+        return p["median"] * np.exp(p["sigma"] * rng.standard_normal(size))
+    if prior.distribution == "uniform":
+        return rng.uniform(p["low"], p["high"], size)
+    return rng.triangular(p["low"], p["mode"], p["high"], size)
 
 
 def clip(spec: dataclasses.Field, value: float) -> float | int:
