@@ -81,9 +81,11 @@ def concessions(config: Config, revenue: np.ndarray, total: float) -> float:
     """Dollars conceded this month: Σ c(s_i) × revenue_i, with s_i = revenue_i / the firm's revenue ``total``."""
     if total <= 0.0:
         return 0.0
-    share = revenue.astype(np.float64) / total
-    rate = config.buyer_power_concession * share / (share + config.buyer_power_half_share)
-    return float(np.dot(rate, revenue))
+    revenue = revenue.astype(np.float64)
+    share = revenue / total
+    rate = share / (share + config.buyer_power_half_share)
+    rate *= revenue
+    return config.buyer_power_concession * float(rate.sum())  # no BLAS dot: it contends for cores under load
 
 
 class Books:

@@ -66,12 +66,12 @@ class BondBuilding:
         self.increment = np.diff(grown, prepend=0.0)  # this month's growth, for k = 0 .. periods
         self.structural = structural
         self.customisation = customisation
-        self.levels = np.flatnonzero((structural > 0) | (customisation > 0))
+        self.builds = (structural > 0) | (customisation > 0)  # per level code: whether anything builds there
 
     def step(self, people: dict[str, np.ndarray], month: int) -> None:
         """Add this month's growth for every customer at a level with bonds (t = min(tenure, month))."""
         level = people["level"]
-        at = np.flatnonzero(np.isin(level, self.levels))
+        at = np.flatnonzero(self.builds[level])
         if len(at) == 0:
             return
         months = np.minimum(people["tenure"][at], month)
