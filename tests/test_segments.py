@@ -135,20 +135,20 @@ def test_a_segment_gives_every_field_the_run_does_not_set(name):
     assert explicit.problem_rate == profile["problem_rate"]
 
 
-def test_a_segment_can_be_switched_on_a_full_record_and_keeps_the_runs_own_fields():
-    """Sweeps and experiments merge points into `as_dict()` records: a segment named there must still apply.
-
-    A field counts as the run's own where it differs from its segment's value; the others follow the segment.
-    """
+def test_a_change_of_segment_keeps_the_runs_own_fields():
+    """replace(segment=...) and merges onto overrides() apply the new profile under the run's own fields; a field
+    with its segment's value follows the segment. A full record (as_dict) is all the run's own: it keeps its values."""
     base = from_mapping({"margin": 0.4, "complaint_propensity": 0.5})
-    switched = from_mapping({**base.as_dict(), "segment": "key_account"})
+    switched = from_mapping({**base.overrides(), "segment": "key_account"})
+    assert switched == base.replace(segment="key_account")
     assert switched == from_mapping({"segment": "key_account", "margin": 0.4, "complaint_propensity": 0.5})
     off = switched.replace(accounts_per_manager=0.0)  # key accounts with the capacity switched off
     small = off.replace(segment="small_business")
     assert (small.accounts_per_manager, small.complaint_propensity) == (0.0, 0.5)  # still the run's own
     assert small.natural_churn == SEGMENTS["small_business"].values["natural_churn"]  # follows the segment
-    assert from_mapping(off.as_dict()) == off
-    assert off.resolved()["natural_churn"] == SEGMENTS["key_account"].values["natural_churn"]
+    assert from_mapping(off.as_dict()) == off and set(FIELDS) <= set(off.as_dict())
+    record = from_mapping({**base.as_dict(), "segment": "key_account"})  # every value given: explicit
+    assert record.natural_churn == base.natural_churn and record.segment == "key_account"
 
 
 def test_a_config_file_and_set_name_the_segment(tmp_path, capsys):

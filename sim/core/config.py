@@ -238,10 +238,15 @@ class Config:
     def replace(self, **changes: Any) -> Config:
         """A copy with some fields changed (validated like any new config); level changes as in :func:`from_mapping`,
         on top of this config's levels (their labels and colours too)."""
-        return from_mapping({**self._own_fields(), "levels": self.levels, **_flat_levels(changes)})
+        return from_mapping({**self.overrides(), "levels": self.levels, **_flat_levels(changes)})
 
-    def _own_fields(self) -> dict[str, Any]:
-        """The fields, less the segment fields whose value is the segment's (those follow the segment)."""
+    def overrides(self) -> dict[str, Any]:
+        """The run's own fields: every field except the segment fields that have their segment's value.
+
+        The base to merge a change of segment onto: ``from_mapping({**config.overrides(), "segment": other})`` gives
+        the other segment's profile under this run's own fields (:meth:`replace` does this). A field set to its
+        segment's value counts as following the segment. Levels are not included (``config.levels`` carries them).
+        """
         profile = SEGMENTS[self.segment].values
         return {
             name: getattr(self, name)
@@ -252,19 +257,14 @@ class Config:
     def as_dict(self) -> dict[str, Any]:
         """Every input as flat plain data: the fields, then ``levels.NAME.PARAMETER`` for every level in effect.
 
-        A segment field appears only where it differs from the config's segment: the rest follows ``segment``, so
-        that merging ``{**config.as_dict(), "segment": other}`` gives the other segment's profile under this
-        config's own fields. :func:`from_mapping` reads it back to an equal config (labels, colours and teacher texts
-        are not included: they change no result). :meth:`resolved` gives every field's value.
+        :func:`from_mapping` reads it back to an equal config (labels, colours and teacher texts are not included:
+        they change no result). Every field given counts as set by the run, so merging another ``segment`` into this
+        record keeps this record's values: to change the segment, start from :meth:`overrides`.
         """
-        values = self._own_fields()
+        values = {name: getattr(self, name) for name in FIELDS}
         for level in self.levels:
             values.update({f"levels.{level.name}.{name}": getattr(level, name) for name in PARAMETERS})
         return values
-
-    def resolved(self) -> dict[str, Any]:
-        """Every field's value, segment fields included (for records meant to be read without segments.toml)."""
-        return {name: getattr(self, name) for name in FIELDS}
 
     @property
     def periods(self) -> int:
