@@ -187,3 +187,20 @@ def test_relsim_segments_lists_every_segment_and_field(capsys):
     assert main(["segments"]) == 0
     text = capsys.readouterr().out
     assert all(f"\n{name} (" in text for name in SEGMENT_NAMES)
+
+
+def test_a_sweep_fixes_or_varies_the_segment_under_its_own_fields(tmp_path):
+    from sim.engine.plan import plan
+    from sim.engine.spec import read_spec
+
+    def planned(data: dict) -> list:
+        spec = read_spec({"outputs": {"metrics": ["retention_rate"], "derived": []}, **data}, base_dir=tmp_path)
+        return [from_mapping(task["params"]) for chunk in plan(spec).chunks for task in chunk["tasks"]]
+
+    fixed = planned({"fixed": {"segment": "key_account", "margin": 0.5}, "vary": {"level": ["reactive", "basic"]}})
+    assert all(c.natural_churn == SEGMENTS["key_account"].values["natural_churn"] and c.margin == 0.5 for c in fixed)
+    varied = planned({"fixed": {"problem_rate": 0.9}, "vary": {"segment": list(NAMED)}})
+    assert [c.segment for c in varied] == list(NAMED)
+    for config in varied:
+        assert config.natural_churn == SEGMENTS[config.segment].values["natural_churn"]
+        assert config.problem_rate == 0.9  # the sweep's own value wins over every segment's

@@ -292,6 +292,14 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+def segment_base(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A flat record (``as_dict``) reduced to what a change of segment keeps: the run's own fields (see
+    :meth:`Config.overrides`) and its levels. Merge a new ``segment`` onto this, not onto the full record."""
+    config = from_mapping(values)
+    levels = {key: value for key, value in config.as_dict().items() if key.startswith("levels.")}
+    return {**config.overrides(), **levels}
+
+
 def field_spec(name: str) -> dataclasses.Field | None:
     """The field behind an input name: a config field, or the level parameter of ``levels.NAME.PARAMETER`` (any
     syntactically valid level name: whether the level exists is known only with the rest of the config)."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.core.config import ConfigError, from_mapping
+from sim.core.config import ConfigError, from_mapping, segment_base
 from sim.engine import checks
 from sim.engine.spec import ACCOUNTING_FIELDS, CUSTOMERS, KEY_COLUMNS, SweepSpec
 
@@ -142,7 +142,9 @@ def plan(spec: SweepSpec) -> Plan:
 
 def _params(spec: SweepSpec, point: Mapping[str, Any], scenario: Mapping[str, Any]) -> tuple[dict[str, Any], float]:
     """A point's model fields (without level when levels are compared) and the scale from sample to firm."""
-    params = {**spec.base, **scenario, **{k: v for k, v in point.items() if k not in ("scenario", CUSTOMERS)}}
+    changes = {**scenario, **{k: v for k, v in point.items() if k not in ("scenario", CUSTOMERS)}}
+    base = segment_base(spec.base) if "segment" in changes else spec.base  # the segment's profile, own fields kept
+    params = {**base, **changes}
     scale = 1.0
     customers = point.get(CUSTOMERS, spec.customers)
     if customers is not None:

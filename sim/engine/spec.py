@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from sim import __version__
-from sim.core.config import FIELDS, ConfigError, field_spec, from_mapping, is_field, load
+from sim.core.config import FIELDS, ConfigError, field_spec, from_mapping, is_field, load, segment_base
 from sim.engine import checks
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -350,7 +350,8 @@ def read_spec(data: Mapping[str, Any], base_dir: Path | str = ".", source: str |
     if CUSTOMERS in fixed:
         customers = checks.integer(f"fixed.{CUSTOMERS}", fixed.pop(CUSTOMERS), 1, 10**12)
     try:
-        base = from_mapping({**base, **fixed}).as_dict()
+        start = segment_base(base) if "segment" in fixed else base  # a segment's profile under the base's own fields
+        base = from_mapping({**start, **fixed}).as_dict()
     except ConfigError as error:
         raise checks.fail(f"fixed.{error.field}", checks.message(error)) from None
 
