@@ -138,3 +138,17 @@ def test_with_distinct_problems_a_firm_with_more_customers_learns_faster():
 
     assert quality(5_000, 200) > 2 * quality(250, 200)
     assert quality(5_000, 0) == pytest.approx(quality(250, 0), rel=0.25)  # learning per customer: size-free
+
+
+def test_the_sweep_accounts_at_another_margin_take_concessions_off_the_margin():
+    """Sweeps share one simulation among margins; with buyer power their profit must equal the model's own."""
+    from sim.engine.runs import metrics, simulate
+
+    params = {"level": "reactive", "n_customers": 8, "years": 1, "buyer_power_concession": 0.08}
+    for margin in (0.2, 0.6):
+        series = simulate({**params, "margin": 0.3}, seed=2)
+        direct = RelationshipModel(**params, margin=margin, seed=2).run().monthly()
+        shared = metrics(series, margin, 1.0, ["profit", "discounted_profit", "gross_margin"])
+        assert shared["profit"] == pytest.approx(direct["profit"].sum(), rel=1e-12)
+        assert shared["discounted_profit"] == pytest.approx(direct["discounted_profit"].sum(), rel=1e-12)
+        assert shared["gross_margin"] == pytest.approx(direct["gross_margin"].sum(), rel=1e-12)

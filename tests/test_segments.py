@@ -204,3 +204,24 @@ def test_a_sweep_fixes_or_varies_the_segment_under_its_own_fields(tmp_path):
     for config in varied:
         assert config.natural_churn == SEGMENTS[config.segment].values["natural_churn"]
         assert config.problem_rate == 0.9  # the sweep's own value wins over every segment's
+
+
+def test_a_sweep_refuses_to_scale_up_a_sample_when_the_number_of_customers_matters(tmp_path):
+    from sim.engine.plan import plan
+    from sim.engine.spec import read_spec
+
+    def spec(segment: str):
+        return read_spec(
+            {
+                "sweep": {"sample_customers": 200},
+                "fixed": {"segment": segment, "customers": 50_000, "years": 1},
+                "vary": {"level": ["reactive", "basic"]},
+                "outputs": {"metrics": ["retention_rate"], "derived": []},
+            },
+            base_dir=tmp_path,
+        )
+
+    assert plan(spec(DEFAULT_SEGMENT)).runs == 2  # today's model has no economies of scale: a sample is fine
+    with pytest.raises(ConfigError) as error:
+        plan(spec("key_account"))
+    assert error.value.field == "sweep.sample_customers" and "fixed_cost_scale" in str(error.value)

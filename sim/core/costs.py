@@ -31,6 +31,16 @@ from sim.core.schema import ACTIVITIES
 STAFFED_HOURS_PER_YEAR = 2000.0  # one staffed position a year (EVIDENCE 3.2)
 
 
+def size_dependent(config: Config) -> list[str]:
+    """The switched-on mechanisms whose effect depends on the number of customers itself (so a run on a sample of
+    the customers, scaled up, would misstate them): empty in today's model."""
+    return [
+        name
+        for name in ("fixed_cost_scale", "staffing_safety_factor", "distinct_problem_types", "accounts_per_manager")
+        if getattr(config, name)
+    ] + (["buyer_power_concession"] if config.buyer_power_concession else [])
+
+
 def weights(value: np.ndarray, elasticity: float) -> np.ndarray:
     """Workload of each customer relative to a customer of mean value: value ^ elasticity."""
     return np.power(value, elasticity, dtype=np.float64)

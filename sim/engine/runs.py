@@ -23,6 +23,7 @@ _RECORD = (
     "left",
     "year_cohort_start",
     "year_cohort_active",
+    "concessions",
 )
 
 
@@ -59,10 +60,11 @@ def metrics(series: Mapping[str, Any], margin: float, scale: float, names: Itera
     """The named metrics of one simulation at ``margin``, totals scaled from the sample to the firm.
 
     Profit at margin m is m × revenue − relationship cost − acquisition cost, month by month, so one simulation
-    gives the accounts of every margin (margin changes no customer's behaviour).
+    gives the accounts of every margin (margin changes no customer's behaviour). Revenue is after concessions to
+    powerful buyers, which come off the margin in full: gross margin = m × (revenue + concessions) − concessions.
     """
     revenue, relationship, acquisition = series["revenue"], series["relationship_cost"], series["acquisition_cost"]
-    discount = series["discount"]
+    concessions, discount = series["concessions"], series["discount"]
     totals = {
         "revenue": revenue.sum(),
         "relationship_cost": relationship.sum(),
@@ -71,8 +73,14 @@ def metrics(series: Mapping[str, Any], margin: float, scale: float, names: Itera
         "discounted_relationship_cost": relationship @ discount,
         "discounted_acquisition_cost": acquisition @ discount,
     }
-    totals["gross_margin"] = margin * totals["revenue"]
-    totals["discounted_gross_margin"] = margin * totals["discounted_revenue"]
+    if concessions.any():  # (a test keeps this equal to the model's own accounts)
+        conceded, discounted_conceded = concessions.sum(), concessions @ discount
+        totals["gross_margin"] = margin * (totals["revenue"] + conceded) - conceded
+        totals["discounted_gross_margin"] = margin * (totals["discounted_revenue"] + discounted_conceded)
+        totals["discounted_gross_margin"] -= discounted_conceded
+    else:
+        totals["gross_margin"] = margin * totals["revenue"]
+        totals["discounted_gross_margin"] = margin * totals["discounted_revenue"]
     totals["profit"] = totals["gross_margin"] - totals["relationship_cost"] - totals["acquisition_cost"]
     totals["discounted_profit"] = (
         totals["discounted_gross_margin"]
