@@ -16,6 +16,7 @@ import numpy as np
 
 from sim import __version__
 from sim.core.config import FIELDS, ConfigError, field_spec, from_mapping, is_field, load, segment_base
+from sim.core.schema import ACTIVITIES
 from sim.engine import checks
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -46,8 +47,7 @@ SUMMARY_METRICS = (
     "nps",
     "complaints_per_customer_year",
     "recovery_rate",
-    *(f"cost_to_serve_by_activity.{a}" for a in ("question", "complaint", "welcome_call", "outreach")),
-    "cost_to_serve_by_activity.account_management",
+    *(f"cost_to_serve_by_activity.{a}" for a in ACTIVITIES),
     "cost_to_serve_by_channel.agent",
     "cost_to_serve_by_channel.ivr",
     *(f"quadrant_shares.{q}" for q in ("loyalist", "hostage", "mercenary", "defector")),
