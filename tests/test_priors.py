@@ -74,3 +74,22 @@ def test_a_bad_prior_is_one_line_naming_the_key(entry, key):
     with pytest.raises(ConfigError) as error:
         read_prior("p", entry)
     assert error.value.field == key and "\n" not in str(error.value)
+
+
+def test_drawn_segment_values_stay_in_their_ranges_and_follow_their_priors():
+    from sim.core.config import from_mapping
+    from sim.core.segments import draw_segment
+
+    rng = np.random.default_rng(3)
+    key = SEGMENTS["key_account"]
+    draws = [draw_segment(key, rng, FIELDS) for _ in range(2_000)]
+    for name, note in key.notes.items():
+        values = [d[name] for d in draws]
+        if note.low is None or note.low == note.high:
+            assert set(values) == {key.values[name]}
+        elif note.prior is None:  # uniform over the plausible range
+            assert note.low <= min(values) and max(values) <= note.high
+            assert np.mean(values) == pytest.approx((note.low + note.high) / 2, rel=0.05)
+    assert isinstance(draws[0]["distinct_problem_types"], int)
+    assert np.median([d["partnership_cost"] for d in draws]) == pytest.approx(50_000, rel=0.1)  # its lognormal prior
+    assert from_mapping({**draws[0], "segment": "key_account"}).segment == "key_account"  # a valid run config

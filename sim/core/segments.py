@@ -25,7 +25,7 @@ from typing import Any
 
 from sim.core.fields import check, kind
 from sim.core.levels import Note
-from sim.core.priors import read_prior
+from sim.core.priors import clip, draw, read_prior
 from sim.errors import ConfigError
 
 SEGMENTS_FILE = Path(__file__).with_name("segments.toml")
@@ -199,3 +199,16 @@ def describe_segments(segments: Mapping[str, Segment], specs: Mapping[str, datac
             }
         )
     return records
+
+
+def draw_segment(segment: Segment, rng: Any, specs: Mapping[str, dataclasses.Field]) -> dict[str, Any]:
+    """The segment's values with every uncertain one drawn (for the propagation of parameter uncertainty): from its
+    prior, or uniformly from its plausible range without one; fixed values and choices stay. Draws are clipped to
+    each field's accepted range (whole numbers rounded); ``rng`` is a numpy Generator."""
+    values = dict(segment.values)
+    for name, note in segment.notes.items():
+        if note.low is None or note.low == note.high:
+            continue
+        value = draw(note.prior, rng) if note.prior is not None else rng.uniform(note.low, note.high)
+        values[name] = clip(specs[name], value)
+    return values
