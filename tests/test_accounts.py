@@ -40,6 +40,7 @@ def record() -> list[dict[str, float]]:
         year_end = month % 12 == 0
         months.append(
             {
+                **dict.fromkeys(LEDGER_KEYS, 0.0),  # activities and concessions this record does not use
                 **PER_MONTH,
                 "month": month,
                 "left": 1.0 if year_end else 0.0,
@@ -84,6 +85,8 @@ def test_totals_and_rates_by_hand():
         "cost_to_serve_by_channel.agent": 6.0,
         "cost_to_serve_by_channel.ivr": 1.0,
     }
+    unused = {f"cost_to_serve_by_activity.{a}" for a in ACTIVITIES} - set(expected)  # activities this record lacks
+    expected.update(dict.fromkeys(unused, 0.0))
     assert set(expected) == set(figures)
     for name, value in expected.items():
         assert figures[name] == pytest.approx(value, rel=1e-12), name
@@ -126,3 +129,14 @@ def test_margin_changes_no_behaviour_so_one_run_gives_every_margins_accounts():
     assert figures["profit"] == pytest.approx(monthly["profit"].sum(), rel=1e-12)
     assert figures["discounted_profit"] == pytest.approx(monthly["discounted_profit"].sum(), rel=1e-12)
     assert set(ACTIVITIES) == {name.split(".")[1] for name in RATES if name.startswith("cost_to_serve_by_activity")}
+
+
+def test_concessions_come_off_the_margin_in_full():
+    """Revenue is recorded after concessions to powerful buyers: at margin m, gross margin is m × (revenue +
+    concessions) − concessions, so a $10 concession on $100 of recorded revenue at m = 0.3 leaves 0.3 × 110 − 10."""
+    months = record()
+    for month in months:
+        month["concessions"] = 10.0
+    figures = accounts(ledger(months, 0.0), margin=0.3)
+    assert figures["gross_margin"] == pytest.approx(MONTHS * (0.3 * 110.0 - 10.0))
+    assert figures["profit"] == pytest.approx(MONTHS * (0.3 * 110.0 - 10.0 - 10.0 - 5.0))

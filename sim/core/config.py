@@ -8,6 +8,10 @@ The sources behind the defaults are in docs/MODEL.md (section 6, "Input").
 The relationship levels in effect are part of the config (``config.levels``; :mod:`sim.core.levels`). A file
 changes them in ``[levels.NAME]`` tables (the only tables it may have); everywhere else a level parameter is the
 flat name ``levels.NAME.PARAMETER``, which ``--set``, sweeps and :meth:`Config.as_dict` use.
+
+A run names its customer ``segment`` (:mod:`sim.core.segments`): the segment's profile gives every segment field
+the run does not set itself. Build configs with :func:`from_mapping`, :func:`load` or :meth:`Config.replace`,
+which apply the profile; the constructor takes every field as given.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 
 from sim.core import fields
 from sim.core.levels import DEFAULT_LEVELS, DISPLAY, LEVEL_NAMES, PARAMETERS, SPECS, Level, define_levels, render_text
+from sim.core.segments import DEFAULT_SEGMENT, SEGMENT_NAMES, SHIPPED, Segment, read_segments
 from sim.errors import ConfigError
 
 LEVEL_KEYS = ("based_on", *DISPLAY)  # what a [levels.NAME] table may set besides the parameters
@@ -158,6 +163,56 @@ class Config:
     promoter_satisfaction: float = _param(0.1, "utility", -100.0, 100.0, "promoters are at least this satisfied")
     promoter_commitment: float = _param(0.6, "commitment", 0.0, 1.0, "and at least this committed")
 
+    # --- customer segments and the mechanisms through which the number of customers matters (issue 12) --------
+    # Every default is the mechanism's "off" value, today's model, which is the generic segment; the named segments
+    # of sim/core/segments.toml switch the mechanisms on with their sourced values (docs/EVIDENCE.md 2-3).
+    segment: str = _choice(
+        DEFAULT_SEGMENT, SEGMENT_NAMES, "customer segment whose profile gives the segment fields a run does not set"
+    )
+    warranty_voice_share: float = _param(
+        0.0, "share", 0.0, 1.0, "share of complaint propensity reaching a firm without a channel (warranty, returns)"
+    )
+    welcome_call_channel: str = _choice(
+        "agent", ("agent", "automated"), "who makes the welcome call: an agent, or an automated follow-up (IVR cost)"
+    )
+    field_service_cost: float = _param(0.0, "$/visit", 0.0, 1e7, "cost of an on-site service visit")
+    field_service_share: float = _param(0.0, "share", 0.0, 1.0, "share of handled problems that need an on-site visit")
+    fixed_cost_scale: float = _param(
+        0.0, "factor", 0.0, 1000.0, "factor on each used level's fixed_cost a year; 0 = no fixed programme costs"
+    )
+    staffing_safety_factor: float = _param(
+        0.0, "factor", 0.0, 100.0, "beta of square-root staffing: agent cost x (1 + beta/sqrt(load)); 0 = flat cost"
+    )
+    contact_handle_minutes: float = _param(6.0, "minutes", 0.01, 10_000.0, "agent time per contact (staffing load)")
+    contact_cost_elasticity: float = _param(
+        0.0, "elasticity", 0.0, 3.0, "contact costs scale with customer value to this power (0 = fixed dollars)"
+    )
+    accounts_per_manager: float = _param(
+        0.0, "accounts", 0.0, 1e9, "workload one account manager carries; 0 = partnership_cost per customer-year"
+    )
+    account_manager_cost: float = _param(150_000.0, "$/year", 0.0, 1e12, "loaded yearly cost of one account manager")
+    account_cost_elasticity: float = _param(
+        0.0, "elasticity", 0.0, 3.0, "account-team workload scales with customer value to this power (0 = equal)"
+    )
+    buyer_power_concession: float = _param(
+        0.0, "share", 0.0, 1.0, "largest share of its revenue a powerful buyer takes off the price"
+    )
+    buyer_power_half_share: float = _param(
+        0.05, "share", 1e-9, 1.0, "buyer's share of the firm's revenue at which it gets half the largest concession"
+    )
+    distinct_problem_types: int = _param(
+        0, "problem types", 0, 10**9, "distinct problems learning can find; 0 = feedback_learning per customer"
+    )
+    bond_build_months: float = _param(
+        0.0, "months", 0.0, 1200.0, "time constant of building structural bonds and customisation; 0 = in full at once"
+    )
+    ideal_contacts_per_year: float = _param(
+        0.0, "contacts/year", 0.0, 1e9, "mean ideal outbound contacts a year (beyond it they annoy); 0 = no ideal"
+    )
+    relationship_effect_scale: float = _param(
+        1.0, "factor", 0.0, 100.0, "factor on outreach value, social bond gain, customisation and structural bonds"
+    )
+
     # --- the relationship levels in effect (sim/core/levels.toml, changed by [levels.NAME] tables) -------------
     levels: tuple[Level, ...] = field(default=DEFAULT_LEVELS, metadata={"doc": "the relationship levels in effect"})
 
@@ -183,14 +238,28 @@ class Config:
     def replace(self, **changes: Any) -> Config:
         """A copy with some fields changed (validated like any new config); level changes as in :func:`from_mapping`,
         on top of this config's levels (their labels and colours too)."""
-        scalars = {name: getattr(self, name) for name in FIELDS}
-        return from_mapping({**scalars, "levels": self.levels, **_flat_levels(changes)})
+        return from_mapping({**self.overrides(), "levels": self.levels, **_flat_levels(changes)})
+
+    def overrides(self) -> dict[str, Any]:
+        """The run's own fields: every field except the segment fields that have their segment's value.
+
+        The base to merge a change of segment onto: ``from_mapping({**config.overrides(), "segment": other})`` gives
+        the other segment's profile under this run's own fields (:meth:`replace` does this). A field set to its
+        segment's value counts as following the segment. Levels are not included (``config.levels`` carries them).
+        """
+        profile = SEGMENTS[self.segment].values
+        return {
+            name: getattr(self, name)
+            for name in FIELDS
+            if name not in profile or not _same(getattr(self, name), profile[name])
+        }
 
     def as_dict(self) -> dict[str, Any]:
         """Every input as flat plain data: the fields, then ``levels.NAME.PARAMETER`` for every level in effect.
 
         :func:`from_mapping` reads it back to an equal config (labels, colours and teacher texts are not included:
-        they change no result).
+        they change no result). Every field given counts as set by the run, so merging another ``segment`` into this
+        record keeps this record's values: to change the segment, start from :meth:`overrides`.
         """
         values = {name: getattr(self, name) for name in FIELDS}
         for level in self.levels:
@@ -215,6 +284,20 @@ class Config:
 
 # The scalar fields (the levels are not one: their parameters are the flat names levels.NAME.PARAMETER).
 FIELDS: dict[str, dataclasses.Field] = {spec.name: spec for spec in dataclasses.fields(Config) if spec.name != "levels"}
+# The shipped segments, their values checked against the fields (sim/core/segments.toml).
+SEGMENTS: dict[str, Segment] = read_segments(SHIPPED, FIELDS)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def segment_base(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A flat record (``as_dict``) reduced to what a change of segment keeps: the run's own fields (see
+    :meth:`Config.overrides`) and its levels. Merge a new ``segment`` onto this, not onto the full record."""
+    config = from_mapping(values)
+    levels = {key: value for key, value in config.as_dict().items() if key.startswith("levels.")}
+    return {**config.overrides(), **levels}
 
 
 def field_spec(name: str) -> dataclasses.Field | None:
@@ -277,6 +360,8 @@ def from_mapping(values: Mapping[str, Any]) -> Config:
             allowed = ", ".join((*LEVEL_KEYS, *PARAMETERS))
             raise ConfigError(name, f"expected levels.NAME.KEY with KEY one of {allowed}")
         raise ConfigError(name, "unknown field; see `relsim fields` for the allowed names")
+    segment = fields.check("segment", FIELDS["segment"], scalars.get("segment", DEFAULT_SEGMENT))
+    scalars = {**SEGMENTS[segment].values, **scalars}  # the segment's profile under the run's own fields
     config = Config(**scalars, levels=define_levels(base, changes) if changes else base)
     for name, entries in changes.items():
         if "text" in entries:  # a placeholder the teacher's text cannot fill is an input error, found now

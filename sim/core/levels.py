@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.core.fields import check, kind
+from sim.core.priors import Prior, clip, draw, read_prior
 from sim.errors import ConfigError
 
 LEVELS_FILE = Path(__file__).with_name("levels.toml")
@@ -69,12 +70,14 @@ class Level:
     resolution_probability: float = _parameter("resolution_probability", 0.0)
     quick_resolution_share: float = _parameter("quick_resolution_share", 0.0)
     welcome_call: bool = _parameter("welcome_call", False)
+    welcome_call_detection: float = _parameter("welcome_call_detection", 1.0)
     quality_feedback: bool = _parameter("quality_feedback", False)
     outreach_per_year: int = _parameter("outreach_per_year", 0)
     problem_detection: float = _parameter("problem_detection", 0.0)
     customisation_value: float = _parameter("customisation_value", 0.0)
     structural_bond: float = _parameter("structural_bond", 0.0)
     account_management: bool = _parameter("account_management", False)
+    fixed_cost: float = _parameter("fixed_cost", 0.0)
     label: str = field(default="", compare=False)
     colour: str = field(default="", compare=False)
     text: str = field(default="", compare=False)
@@ -113,12 +116,14 @@ PARAMETERS: tuple[str, ...] = tuple(SPECS)
 
 @dataclass(frozen=True)
 class Note:
-    """Where a shipped level's parameter value comes from, and the range it plausibly lies in."""
+    """Where a shipped level's parameter value comes from, the range it plausibly lies in and, where the evidence
+    gives one, its prior (:mod:`sim.core.priors`)."""
 
     provenance: str
     source: str
     low: float | None = None
     high: float | None = None
+    prior: Prior | None = None
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -141,16 +146,19 @@ def _check_schema(parameters: Any) -> None:
 
 
 def _note(key: str, spec: dataclasses.Field, entry: Any) -> tuple[Any, Note]:
-    """The value and note of one ``{ value, range, provenance, source }`` entry."""
+    """The value and note of one ``{ value, range, provenance, source, prior }`` entry.
+
+    A number with a plausible range wider than one point needs a prior; a fixed one (low = high) has none.
+    """
     if not isinstance(entry, dict):
         raise ConfigError(key, "must be a table { value = ..., range = [low, high], provenance = ..., source = ... }")
     numeric = kind(spec) in ("int", "float")
-    allowed = ("value", "provenance", "source", *(("range",) if numeric else ()))
+    allowed = ("value", "provenance", "source", *(("range", "prior") if numeric else ()))
     for name in entry:
         if name not in allowed:
             raise ConfigError(f"{key}.{name}", f"unknown key; allowed: {', '.join(allowed)}")
     for name in allowed:
-        if name not in entry:
+        if name not in entry and name != "prior":
             raise ConfigError(f"{key}.{name}", "missing")
     value = check(key, spec, entry["value"])
     if entry["provenance"] not in PROVENANCES:
@@ -165,7 +173,12 @@ def _note(key: str, spec: dataclasses.Field, entry: Any) -> tuple[Any, Note]:
     low, high = (check(f"{key}.range", spec, bound) for bound in bounds)
     if not low <= value <= high:
         raise ConfigError(f"{key}.range", f"must contain the value {value!r}; got {bounds!r}")
-    return value, Note(entry["provenance"], entry["source"], low, high)
+    prior = read_prior(f"{key}.prior", entry["prior"]) if "prior" in entry else None
+    if prior is None and low < high:
+        raise ConfigError(f"{key}.prior", "missing: a value with a plausible range needs a prior")
+    if prior is not None and low == high:
+        raise ConfigError(f"{key}.prior", "a fixed value (range low = high) has no prior")
+    return value, Note(entry["provenance"], entry["source"], low, high, prior)
 
 
 def read_levels(data: Mapping[str, Any]) -> tuple[dict[str, Level], dict[tuple[str, str], Note]]:
@@ -194,9 +207,24 @@ def read_levels(data: Mapping[str, Any]) -> tuple[dict[str, Level], dict[tuple[s
             else:
                 values[key] = table[key]
         levels[name] = Level(name, **values)
+    _check_priors_above(levels, notes)
     if len(levels) > MAX_LEVELS:
         raise ConfigError("levels", f"at most {MAX_LEVELS} levels")
     return levels, notes
+
+
+def _check_priors_above(levels: Mapping[str, Level], notes: Mapping[tuple[str, str], Note]) -> None:
+    """A prior ``above`` another level must name an earlier level of the file (draws go in file order)."""
+    order = list(levels)
+    for (name, parameter), note in notes.items():
+        if note.prior is None or note.prior.above is None:
+            continue
+        base = note.prior.above
+        if base not in order[: order.index(name)]:
+            earlier = ", ".join(order[: order.index(name)]) or "none"
+            raise ConfigError(
+                f"levels.{name}.{parameter}.prior.above", f"must be an earlier level ({earlier}); got {base!r}"
+            )
 
 
 LEVELS, NOTES = read_levels(_SHIPPED)
@@ -314,6 +342,7 @@ def describe_levels(levels: Sequence[Level] = DEFAULT_LEVELS) -> list[dict[str, 
                     "range": None if note.low is None else [note.low, note.high],
                     "provenance": note.provenance,
                     "source": note.source,
+                    "prior": note.prior.as_dict() if note.prior else None,
                     "meaning": spec.metadata["meaning"],
                 }
             )
@@ -334,3 +363,27 @@ def _allowed_range(spec: dataclasses.Field) -> str:
         return "true or false"
     return f"{spec.metadata['low']:g} to {spec.metadata['high']:g}"
 
+
+
+def draw_levels(rng: Any, levels: Sequence[Level] = DEFAULT_LEVELS) -> tuple[Level, ...]:
+    """The levels with every parameter that has a prior drawn from it (for the propagation of parameter
+    uncertainty); others keep their values. A level a run added draws with the priors of the level it is based on.
+
+    Levels are drawn in order, so a prior ``above`` a level adds to that level's draw. Draws are clipped to each
+    parameter's accepted range (whole numbers rounded); ``rng`` is a numpy Generator.
+    """
+    drawn: dict[str, Level] = {}
+    for level in levels:
+        origin = level.name if level.name in LEVELS else level.based_on
+        changes: dict[str, Any] = {}
+        for name, spec in SPECS.items():
+            note = NOTES.get((origin, name))
+            if note is None or note.prior is None:
+                continue
+            value = float(draw(note.prior, rng))
+            if note.prior.above is not None:
+                base = drawn.get(note.prior.above) or LEVELS[note.prior.above]
+                value += getattr(base, name)
+            changes[name] = clip(spec, value)
+        drawn[level.name] = dataclasses.replace(level, **changes) if changes else level
+    return tuple(drawn.values())

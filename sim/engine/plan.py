@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from sim.core.config import ConfigError, from_mapping
+from sim.core.config import ConfigError, from_mapping, segment_base
+from sim.core.costs import size_dependent
 from sim.engine import checks
 from sim.engine.sweepspec import ACCOUNTING_FIELDS, CUSTOMERS, KEY_COLUMNS, SweepSpec
 
@@ -124,6 +125,8 @@ def plan(spec: SweepSpec) -> Plan:
     for g, members in enumerate(groups.values()):
         point = points[members[0]]
         params, scale = _params(spec, point, overrides.get(point.get("scenario", ""), {}))
+        if scale != 1.0:
+            _whole_firm(params)
         _validate(spec, point, {**params, **({"level": first_level} if first_level else {})}, members[0])
         targets = [
             {
@@ -161,7 +164,9 @@ def plan(spec: SweepSpec) -> Plan:
 def _params(spec: SweepSpec, point: Mapping[str, Any], scenario: Mapping[str, Any]) -> tuple[dict[str, Any], float]:
     """A point's model fields (without level when levels are compared) and the scale from sample to firm."""
     skip = ("scenario", CUSTOMERS, *spec.labels)
-    params = {**spec.base, **scenario, **{k: v for k, v in point.items() if k not in skip}}
+    changes = {**scenario, **{k: v for k, v in point.items() if k not in skip}}
+    base = segment_base(spec.base) if "segment" in changes else spec.base  # the segment's profile, own fields kept
+    params = {**base, **changes}
     scale = 1.0
     customers = point.get(CUSTOMERS, spec.customers)
     if customers is not None:
@@ -175,6 +180,20 @@ def _params(spec: SweepSpec, point: Mapping[str, Any], scenario: Mapping[str, An
     if spec.compare_levels:
         params.pop("level", None)
     return params, scale
+
+
+def _whole_firm(params: Mapping[str, Any]) -> None:
+    """A sample of the customers scaled up misstates mechanisms that depend on the number of customers."""
+    try:
+        found = size_dependent(from_mapping({**params, "seed": 0}))
+    except ConfigError:
+        return  # reported with its key by _validate
+    if found:
+        raise checks.fail(
+            "sweep.sample_customers",
+            f"cannot scale a sample up: {', '.join(found)} depend on the number of customers (remove "
+            "sample_customers, or switch them off)",
+        )
 
 
 def _validate(spec: SweepSpec, point: Mapping[str, Any], params: Mapping[str, Any], index: int = 0) -> None:

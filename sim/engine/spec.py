@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.core.config import FIELDS, ConfigError, from_mapping, is_field, load
+from sim.core.config import FIELDS, ConfigError, from_mapping, is_field, load, segment_base
 from sim.engine import checks
 from sim.engine.sweepspec import (
     ACCOUNTING_FIELDS,
@@ -197,7 +197,8 @@ def _base(sweep: Mapping[str, Any], data: Mapping[str, Any], base_dir: Path) -> 
     if CUSTOMERS in fixed:
         customers = checks.integer(f"fixed.{CUSTOMERS}", fixed.pop(CUSTOMERS), 1, 10**12)
     try:
-        base = from_mapping({**base, **fixed}).as_dict()
+        start = segment_base(base) if "segment" in fixed else base  # a segment's profile under the base's own fields
+        base = from_mapping({**start, **fixed}).as_dict()
     except ConfigError as error:
         raise checks.fail(f"fixed.{error.field}", checks.message(error)) from None
     return base, fixed, customers, base_config

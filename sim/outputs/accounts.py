@@ -28,6 +28,7 @@ LEDGER_KEYS = (
     "revenue",
     "relationship_cost",
     "acquisition_cost",
+    "concessions",
     *COSTS,
     "active",
     "left",
@@ -95,8 +96,12 @@ def accounts(series: Mapping[str, np.ndarray], margin: float, scale: float = 1.0
         "discounted_acquisition_cost": acquisition @ discount,
         "discounted_account_team_cost": series["cost_account_management"] @ discount,
     }
-    totals["gross_margin"] = margin * totals["revenue"]
-    totals["discounted_gross_margin"] = margin * totals["discounted_revenue"]
+    # Revenue is after concessions to powerful buyers, which come off the margin in full:
+    # gross margin = m × (revenue + concessions) − concessions.
+    conceded, discounted_conceded = series["concessions"].sum(), series["concessions"] @ discount
+    totals["gross_margin"] = margin * (totals["revenue"] + conceded) - conceded
+    totals["discounted_gross_margin"] = margin * (totals["discounted_revenue"] + discounted_conceded)
+    totals["discounted_gross_margin"] -= discounted_conceded
     totals["profit"] = totals["gross_margin"] - totals["relationship_cost"] - totals["acquisition_cost"]
     totals["discounted_profit"] = (
         totals["discounted_gross_margin"]
@@ -107,8 +112,9 @@ def accounts(series: Mapping[str, np.ndarray], margin: float, scale: float = 1.0
     out = {name: float(scale * totals[name]) for name in TOTALS}
     # Scaled as scale × margin × revenue, the order in which the committed matrix results were computed
     # (tests/test_matrix_reference.py reproduces them digit for digit).
-    out["gross_margin"] = float(scale * margin * totals["revenue"])
-    out["discounted_gross_margin"] = float(scale * margin * totals["discounted_revenue"])
+    if not conceded:
+        out["gross_margin"] = float(scale * margin * totals["revenue"])
+        out["discounted_gross_margin"] = float(scale * margin * totals["discounted_revenue"])
 
     customer_years = series["active"].sum() / 12.0
     retention = annual_retention(series)

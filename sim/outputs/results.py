@@ -64,6 +64,7 @@ def summarise(monthly: pd.DataFrame, config: Config) -> dict[str, Any]:
     cohort_end_of_year = monthly["initial_cohort_active"].iloc[11::12].to_numpy()
     return {
         "level": config.level,
+        "segment": config.segment,
         "tier_level": config.tier_level,
         "tier_share": config.tier_share,
         "n_customers": config.n_customers,
