@@ -9,6 +9,7 @@ which makes "was this customer here at the start of the year?" a comparison with
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -55,11 +56,12 @@ def level_table(levels: tuple[Level, ...], attribute: str, dtype: Any) -> np.nda
 class Population:
     """Arrays of capacity ``capacity`` whose first ``n`` entries are the active customers."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, extra: dict[str, np.dtype] | None = None) -> None:
+        """``extra``: fields of the mechanisms switched on (sim/core/customers.py), beyond :data:`FIELDS`."""
         self.capacity = max(int(capacity), 1)
         self.n = 0
         self.next_id = 0
-        self.data = {name: np.zeros(self.capacity, dtype) for name, dtype in FIELDS.items()}
+        self.data = {name: np.zeros(self.capacity, dtype) for name, dtype in {**FIELDS, **(extra or {})}.items()}
 
     def __len__(self) -> int:
         return self.n
@@ -99,8 +101,8 @@ class Population:
         for name, array in self.data.items():
             if name == "customer_id":
                 array[start:stop] = np.arange(self.next_id, self.next_id + count, dtype=np.int32)
-            else:
-                array[start:stop] = fields[name]
+            else:  # an extra field the traits do not set (a state such as exposure) starts at 0
+                array[start:stop] = fields[name] if name in fields else 0
         self.n = stop
         self.next_id += count
 
@@ -127,10 +129,21 @@ class ArrivalBank:
     the word-of-mouth shift of the month of arrival when they are taken.
     """
 
-    def __init__(self, config: Config, rng: np.random.Generator, block: int) -> None:
+    def __init__(
+        self,
+        config: Config,
+        rng: np.random.Generator,
+        block: int,
+        traits: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
+        on_block: Callable[[np.ndarray], None] | None = None,
+    ) -> None:
+        """``traits`` adds the traits of the mechanisms switched on to each block; ``on_block`` is told each new
+        block's values (the customer network grows with them: the block's rows are the next customer ids)."""
         self.config = config
         self.rng = rng
         self.block = max(int(block), 64)
+        self.traits = traits
+        self.on_block = on_block
         self.stock: dict[str, np.ndarray] = {}
         self.position = 0
 
@@ -138,8 +151,12 @@ class ArrivalBank:
         parts = []
         while count > 0:
             if not self.stock or self.position == len(self.stock["value"]):
-                self.stock = new_customers(self.config, self.rng, self.block, month=0, initial=False)
+                self.stock = new_customers(
+                    self.config, self.rng, self.block, month=0, initial=False, traits=self.traits
+                )
                 self.position = 0
+                if self.on_block is not None:
+                    self.on_block(self.stock["value"])
             used = min(count, len(self.stock["value"]) - self.position)
             parts.append({name: array[self.position : self.position + used] for name, array in self.stock.items()})
             self.position += used
@@ -151,12 +168,20 @@ class ArrivalBank:
 
 
 def new_customers(
-    config: Config, rng: np.random.Generator, count: int, *, month: int, initial: bool, expectation_shift: float = 0.0
+    config: Config,
+    rng: np.random.Generator,
+    count: int,
+    *,
+    month: int,
+    initial: bool,
+    expectation_shift: float = 0.0,
+    traits: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
 ) -> dict[str, np.ndarray]:
     """Draw the traits of ``count`` customers (see docs/MODEL.md, "Initialisation").
 
     ``initial`` customers are already in the relationship when the run starts: they have tenure and have built
-    some commitment. New customers arrive with the market's expectation, shifted by word of mouth.
+    some commitment. New customers arrive with the market's expectation, shifted by word of mouth. ``traits``
+    (sim/core/customers.py) adds the traits of the mechanisms switched on, from their own streams.
     """
     sigma = config.value_dispersion
     # Rank customers by the normal draw behind their value, so that tiers and routing work even when sigma = 0.
@@ -200,7 +225,7 @@ def new_customers(
     next_outreach = np.where(interval > 0, month + phase, -1)
 
     routed = value_score < ndtri(config.ivr_routing_share) if config.ivr_routing_share > 0 else np.zeros(count, bool)
-    return {
+    fields = {
         "level": levels,
         "tenure": tenure,
         "next_outreach": next_outreach,
@@ -218,3 +243,6 @@ def new_customers(
         "contact_averse": rng.random(count) < config.contact_aversion_share,
         "routed_to_ivr": routed,
     }
+    if traits is not None:
+        fields.update(traits(fields))
+    return fields
