@@ -59,8 +59,19 @@ def fingerprint(name: str) -> dict[str, str]:
 
 # The trace columns that existed before the mechanisms (new columns are allowed; old ones must not change).
 _PANEL = [
-    "customer_id", "period", "active", "level", "tenure", "satisfaction", "commitment", "loyalty", "quadrant",
-    "contacts", "cost", "value", "churned",
+    "customer_id",
+    "period",
+    "active",
+    "level",
+    "tenure",
+    "satisfaction",
+    "commitment",
+    "loyalty",
+    "quadrant",
+    "contacts",
+    "cost",
+    "value",
+    "churned",
 ]
 
 

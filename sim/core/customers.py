@@ -128,14 +128,20 @@ class Behaviour:
         np.subtract(perceived, expectation, out=work)  # this month's disconfirmation
         smoothing: float | np.ndarray = config.satisfaction_smoothing
         if config.satisfaction_anchoring_months > 0:
-            smoothing = (config.satisfaction_smoothing / (1.0 + people["tenure"] / config.satisfaction_anchoring_months))
+            smoothing = config.satisfaction_smoothing / (1.0 + people["tenure"] / config.satisfaction_anchoring_months)
             smoothing = smoothing.astype(np.float32)
         satisfaction += smoothing * (work - satisfaction)
         work *= config.expectation_adaptation
         expectation += work
 
-    def adjust_hazard(self, people: dict[str, np.ndarray], hazard: np.ndarray, natural: float, spare: np.ndarray,
-                      odds: np.ndarray | None) -> None:
+    def adjust_hazard(
+        self,
+        people: dict[str, np.ndarray],
+        hazard: np.ndarray,
+        natural: float,
+        spare: np.ndarray,
+        odds: np.ndarray | None,
+    ) -> None:
         factor = people["churn_propensity"] if self.on["propensity"] else None
         if factor is not None or odds is not None:
             scale_voluntary(hazard, natural, spare, factor, odds)

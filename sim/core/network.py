@@ -53,7 +53,9 @@ class CustomerNetwork:
         score = (np.log(value) + sigma**2 / 2) / sigma if sigma > 0 else np.zeros(count)
         self.decile = np.concatenate([self.decile, np.minimum(ndtr(score) * 10, 9).astype(np.int8)])
         self.size = end
-        ties = rng.poisson(config.network_mean_degree / 2 * gamma_multiplier(rng, config.network_degree_dispersion, count))
+        ties = rng.poisson(
+            config.network_mean_degree / 2 * gamma_multiplier(rng, config.network_degree_dispersion, count)
+        )
         source = np.repeat(np.arange(first, end), ties)
         target = rng.integers(0, end, len(source))
         similar = rng.random(len(source)) < config.network_homophily
