@@ -81,7 +81,8 @@ class RelationshipModel(mesa.Model):
         traits = self.behaviour.traits if extra else None
         network = self.word_of_mouth.network
         self.population = Population(int(config.n_customers * 1.1) + 16, extra)
-        initial = new_customers(config, self.streams["traits"], config.n_customers, month=0, initial=True, traits=traits)
+        traits_stream = self.streams["traits"]
+        initial = new_customers(config, traits_stream, config.n_customers, month=0, initial=True, traits=traits)
         self.population.append(initial)
         if network is not None:
             network.add(initial["value"])
@@ -299,8 +300,9 @@ class RelationshipModel(mesa.Model):
         if factor is None:
             costs[activity] += n_agent * self.config.agent_contact_cost + n_ivr * self.config.ivr_contact_cost
         else:
-            units = {"agent": float(factor[~ivr].sum()), "ivr": float(factor[ivr].sum())}
-            costs[activity] += units["agent"] * self.config.agent_contact_cost + units["ivr"] * self.config.ivr_contact_cost
+            units = {"agent": float(factor[~ivr].sum()), "ivr": float(factor[ivr].sum())}  # cost-weighted contacts
+            costs[activity] += units["agent"] * self.config.agent_contact_cost
+            costs[activity] += units["ivr"] * self.config.ivr_contact_cost
             for channel, amount in units.items():
                 contacts[f"{channel}_units"] = contacts.get(f"{channel}_units", 0.0) + amount
         contacts["agent"] += n_agent

@@ -102,7 +102,7 @@ class Population:
             if name == "customer_id":
                 array[start:stop] = np.arange(self.next_id, self.next_id + count, dtype=np.int32)
             else:  # an extra field the traits do not set (a state such as exposure) starts at 0
-                array[start:stop] = fields[name] if name in fields else 0
+                array[start:stop] = fields.get(name, 0)
         self.n = stop
         self.next_id += count
 
