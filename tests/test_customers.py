@@ -133,3 +133,12 @@ def test_mechanisms_draw_from_their_own_streams() -> None:
     )
     assert np.array_equal(one.population.active()["churn_propensity"], both.population.active()["churn_propensity"])
     assert np.array_equal(one.population.active()["value"], both.population.active()["value"])
+
+
+def test_the_docking_reference_refuses_the_mechanisms() -> None:
+    from sim.core.reference import ReferenceModel
+    from sim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="churn_propensity_dispersion"):
+        ReferenceModel(n_customers=10, years=1, churn_propensity_dispersion=0.5)
+    ReferenceModel(n_customers=10, years=1)  # the defaults: every mechanism off

@@ -29,6 +29,34 @@ def switched_on(config: Config) -> dict[str, bool]:
     }
 
 
+# The field that switches each mechanism on (for messages that name the input).
+SWITCH = {
+    "propensity": "churn_propensity_dispersion",
+    "experience": "experience_noise_sd",
+    "spend": "tenure_spend_slope_mean",
+    "cost": "tenure_cost_slope_mean",
+    "referral": "tenure_referral_slope_mean",
+    "price": "tenure_price_sensitivity_slope_mean",
+    "noncontractual": "purchase_mode",
+    "network": "network_mean_degree",
+    "stories": "satisfied_story_rate",
+    "recovery": "recovery_overshoot",
+}
+
+
+def mechanisms_on(config: Config) -> list[str]:
+    """The names of every issue-13 mechanism the config switches on (this module's, the network's and the
+    recovery overshoot); empty for the model of before issue 13. SWITCH names the field behind each."""
+    on = [name for name, active in switched_on(config).items() if active]
+    if config.network_mean_degree > 0:
+        on.append("network")
+    if config.satisfied_story_rate > 0 or config.dissatisfied_story_rate > 0:
+        on.append("stories")
+    if config.recovery_overshoot > 0:
+        on.append("recovery")
+    return on
+
+
 def gamma_multiplier(rng: np.random.Generator, variance: float, count: int) -> np.ndarray:
     """Mean-1 gamma draws with the given variance (shape 1/variance): the usual mixing distribution for rates."""
     if variance <= 0:
