@@ -226,7 +226,8 @@ class ReferenceModel(mesa.Model):
         config = resolve(config, seed, kwargs)  # named **kwargs: SolaraViz accepts only that name
         on = mechanisms_on(config)
         if on:  # the docking twin covers the calibrated model; the mechanisms have their own tests
-            raise ConfigError(SWITCH[on[0]], "the docking reference implements the model with issue 13's mechanisms off")
+            message = "the docking reference implements the model with the issue-13 mechanisms off"
+            raise ConfigError(SWITCH[on[0]], message)
         super().__init__(seed=config.seed)
         self.config = config
         self.natural_churn = 1.0 - (1.0 - config.natural_churn) ** (1.0 / 12.0)  # compounds to the yearly rate
