@@ -62,6 +62,16 @@ def _salib_sample(spec: SweepSpec, problem: dict[str, Any], seed: int) -> np.nda
         raise checks.fail("sweep.design", f"{spec.design} needs SALib: pip install SALib") from None
 
 
+def derive_seed(root: int, *key: int) -> int:
+    """The one seed rule: a model seed spawned from a root seed by a key (SeedSequence spawn key).
+
+    Every experiment derives its runs' seeds here, so a run's seed depends only on the root and its key, never
+    on the order or the process in which runs are evaluated.
+    """
+    state = np.random.SeedSequence(root, spawn_key=key).generate_state(1, np.uint64)[0]
+    return int(state >> np.uint64(1))  # the model accepts seeds up to 2**63 - 1
+
+
 def run_seed(spec: SweepSpec, simulation: int, replication: int) -> int:
     """The model seed of one simulation: spawned from the sweep seed by (simulation, replication).
 
@@ -69,8 +79,7 @@ def run_seed(spec: SweepSpec, simulation: int, replication: int) -> int:
     between points are then paired, as differences between levels already are (they share every run's seed).
     """
     key = (replication,) if spec.common_random_numbers else (simulation, replication)
-    state = np.random.SeedSequence(spec.seed, spawn_key=key).generate_state(1, np.uint64)[0]
-    return int(state >> np.uint64(1))  # the model accepts seeds up to 2**63 - 1
+    return derive_seed(spec.seed, *key)
 
 
 @dataclass

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from sim.engine.evaluators import Evaluator
+
 DEFAULT_OUT = Path("results") / "figures"
 MAX_POINTS = 1_500  # drawn at most; more points cost render time and add nothing to the picture
 SAMPLE_SEED = 20_240_607  # fixed: the same customers are drawn in every frame and every session
@@ -314,21 +316,37 @@ def _to_palette_image(figure: Figure) -> Any:
 
 
 def survival_curves(
-    levels: Sequence[str] = LEVEL_NAMES, seeds: Sequence[int] = (0, 1, 2), params: dict[str, Any] | None = None
+    levels: Sequence[str] = LEVEL_NAMES,
+    seeds: Sequence[int] = (0, 1, 2),
+    params: dict[str, Any] | None = None,
+    evaluator: Evaluator | None = None,
 ) -> pd.DataFrame:
     """Share of the initial customers still active at each year's end, per level, averaged over ``seeds``.
 
-    Every level runs with the same seeds, so each starts from the same customers (common random numbers).
+    Every level runs with the same seeds, so each starts from the same customers (common random numbers). The
+    levels × seeds runs go to ``evaluator`` (default: a process per core); the curves do not depend on it.
     """
-    from sim.outputs.results import run
+    from sim.engine.evaluators import make_evaluator
 
     params = {**SURVIVAL, **(params or {})}
+    runs = [{**params, "level": level, "seed": int(seed)} for level in levels for seed in seeds]
+    curves: list[list[float]] = [[] for _ in runs]
+    evaluator = evaluator or make_evaluator()
+    with evaluator:
+        for index, curve in evaluator.evaluate(cohort_survival, runs):
+            curves[index] = curve
     rows = []
-    for level in levels:
-        curves = np.array([run(level=level, seed=seed, **params).summary["cohort_survival"] for seed in seeds])
-        for year, share in enumerate(curves.mean(axis=0)):
-            rows.append({"level": level, "year": year, "survival": float(share)})
+    for number, level in enumerate(levels):
+        mean = np.mean(curves[number * len(seeds) : (number + 1) * len(seeds)], axis=0)
+        rows += [{"level": level, "year": year, "survival": float(share)} for year, share in enumerate(mean)]
     return pd.DataFrame(rows)
+
+
+def cohort_survival(fields: dict[str, Any]) -> list[float]:
+    """One run's cohort survival curve (a pure function of its config fields, for the evaluators)."""
+    from sim.outputs.results import run
+
+    return [float(share) for share in run(**fields).summary["cohort_survival"]]
 
 
 def colours_for(names: Sequence[str], levels: Sequence[Level] = DEFAULT_LEVELS) -> dict[str, str]:
