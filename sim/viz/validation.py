@@ -108,3 +108,37 @@ def report_lines(spec: Spec, base_path: str | None, table: pd.DataFrame, seconds
                 f"{'pass' if row.passed else '**fail**'} |"
             )
     return lines
+
+
+def write_holdout_report(out: str | Path, table: pd.DataFrame, replications: int, base_path: str | None) -> Path:
+    """The hold-out report (experiments/holdout.toml): HOLDOUT.md and holdout.csv, written atomically. A folder of
+    its own, so that the calibration report and the hold-out report are never mixed up."""
+    out = Path(out)
+    counted = table[table["counts"]]
+    decided = counted[counted["verdict"] != "not applicable"]
+    passed = int((decided["verdict"] == "pass").sum())
+    lines = [
+        "# Hold-out targets (experiments/holdout.toml)",
+        "",
+        "Fixed on 2026-11-29, before any fit; never used in fitting. A failing target is a finding, not a reason to "
+        "tune a mechanism.",
+        "",
+        f"Base config: {base_path or 'model defaults'}; {replications} replications per scenario.",
+        "",
+        f"**{passed} of {len(counted)} counted hold-out targets pass** ({len(counted) - len(decided)} not "
+        f"applicable, {len(decided) - passed} fail); {len(table) - len(counted)} more are reported but not counted "
+        "(they overlap calibration or are close to an identity).",
+        "",
+        "| target | counted | source | published | acceptance | measured | CI | verdict | not applied |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in table.itertuples():
+        measured = "n/a" if math.isnan(row.mean) else f"{row.mean:.3g}"
+        lines.append(
+            f"| {row.target} | {'yes' if row.counts else 'no'} | {row.source} | {row.published} | {row.wanted} | "
+            f"{measured} | {interval_text(row.ci_low, row.ci_high)} | {row.verdict} | {row.not_applied or '-'} |"
+        )
+    with staged_folder(out) as scratch:
+        table.to_csv(scratch / "holdout.csv", index=False)
+        (scratch / "HOLDOUT.md").write_text("\n".join(lines) + "\n")
+    return out / "HOLDOUT.md"
