@@ -84,7 +84,7 @@ def test_validate_passes_with_exit_0_and_reports_each_kind(tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["validate", "--spec", spec, "--config", "", "--out", str(out), "--workers", "2"]) == 0
     captured = capsys.readouterr()
-    assert "2 of 2 targets pass: 1 of 1 out-of-sample, 1 of 1 calibration" in captured.out
+    assert "2 of 2 targets pass: 1 of 1 out-of-sample, 0 of 0 verification, 1 of 1 calibration" in captured.out
     assert "relsim validate" in captured.err and "replication" in captured.err  # the progress line
     files = sorted(p.name for p in out.iterdir())
     assert files == ["REPORT.md", "fitted.png", "held_out.png", "measurements.csv", "results.csv"]

@@ -148,9 +148,10 @@ def validate(args: argparse.Namespace) -> int:
             )
         tally = validation.counts(table)
         (test_passed, tests), (fit_passed, fits) = tally[validation.OUT_OF_SAMPLE], tally[validation.CALIBRATION]
+        check_passed, checks = tally[validation.VERIFICATION]
         print(
             f"{int(table['passed'].sum())} of {len(table)} targets pass: {test_passed} of {tests} out-of-sample, "
-            f"{fit_passed} of {fits} calibration (fitted); report: {report}"
+            f"{check_passed} of {checks} verification, {fit_passed} of {fits} calibration (fitted); report: {report}"
         )
     failed = validation.failures(table)
     if any(failed.values()):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from sim.experiments.validation import CALIBRATION, OUT_OF_SAMPLE, Spec, Target, counts
+from sim.experiments.validation import CALIBRATION, OUT_OF_SAMPLE, VERIFICATION, Spec, Target, counts
 from sim.files import staged_folder
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def target_figure(target: Target, row: Any, values: pd.Series) -> Figure:
             axes.axvline(bound, color="C2", linestyle="--", label="target bound" if number == 0 else None)
     axes.set_yticks([])
     axes.set_ylim(-0.5, 0.6)
-    kind = "calibration" if target.calibrate else "out of sample"
+    kind = target.kind
     axes.set_title(f"{row.target} ({kind}): {'pass' if row.passed else 'FAIL'}", fontsize=9)
     axes.set_xlabel(target.measure, fontsize=8)
     axes.legend(fontsize=6, loc="upper right")
@@ -78,6 +78,7 @@ def report_lines(spec: Spec, base_path: str | None, table: pd.DataFrame, seconds
     tally = counts(table)
     test_passed, test_total = tally[OUT_OF_SAMPLE]
     fit_passed, fit_total = tally[CALIBRATION]
+    check_passed, check_total = tally[VERIFICATION]
     lines = [
         "# Validation report",
         "",
@@ -86,15 +87,22 @@ def report_lines(spec: Spec, base_path: str | None, table: pd.DataFrame, seconds
         f"per experiment, seeds from the engine's seed rule with root {spec.seed}; {seconds:.0f} s).",
         "",
         f"**{len(table)} targets: {fit_total} calibration targets (fitted by `relsim calibrate`; {fit_passed} of "
-        f"{fit_total} pass) and {test_total} out-of-sample targets (not used in fitting; {test_passed} of "
-        f"{test_total} pass).** A calibration target that passes shows that the fit worked, not that the model is "
-        "valid; only the out-of-sample targets test it.",
+        f"{fit_total} pass), {check_total} verification targets (input echoes, identities and signs fixed by the "
+        f"rules: tests of the code, not of the model; {check_passed} of {check_total} pass) and {test_total} "
+        f"out-of-sample targets (not used in fitting; {test_passed} of {test_total} pass).** A calibration target "
+        "that passes shows that the fit worked, not that the model is valid; only the out-of-sample targets test "
+        "it, with the hold-out targets of issue 13 (`relsim holdout`, results/holdout/HOLDOUT.md).",
         "",
         "Simulated values are means over replications with a t-based 95 % confidence interval; point targets pass "
         "when the mean lies within the tolerance, range and directional targets when the whole interval lies "
         "inside the range. `relsim validate` exits with status 1 when any target fails.",
     ]
-    for kind, title in ((OUT_OF_SAMPLE, "Out-of-sample targets"), (CALIBRATION, "Calibration targets (fitted)")):
+    titles = (
+        (OUT_OF_SAMPLE, "Out-of-sample targets"),
+        (VERIFICATION, "Verification targets (tests of the code)"),
+        (CALIBRATION, "Calibration targets (fitted)"),
+    )
+    for kind, title in titles:
         rows = table.loc[table["kind"] == kind]
         lines += ["", f"## {title}: {tally[kind][0]} of {tally[kind][1]} pass", ""]
         if rows.empty:
