@@ -88,12 +88,16 @@ class CustomerNetwork:
         return degree
 
 
-def positions(customer_id: np.ndarray, ids: np.ndarray, next_id: int) -> np.ndarray:
-    """Positions in the population of the customers ``ids`` (-1 for those not active now)."""
-    where = np.full(next_id, -1, np.int64)
-    where[customer_id] = np.arange(len(customer_id))
-    ids = ids[ids < next_id]
-    found = where[ids]
+def position_map(customer_id: np.ndarray, next_id: int) -> np.ndarray:
+    """For every customer id so far, its position in the population (-1: not a customer now)."""
+    where = np.full(next_id, -1, np.int32)
+    where[customer_id] = np.arange(len(customer_id), dtype=np.int32)
+    return where
+
+
+def positions(where: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Positions of the customers ``ids`` who are customers now (``where`` from :func:`position_map`)."""
+    found = where[ids[ids < len(where)]]
     return found[found >= 0]
 
 
@@ -108,6 +112,12 @@ class WordOfMouth:
         self.contagion = has_ties and config.defection_contagion > 0
         self.telling = config.satisfied_story_rate > 0 or config.dissatisfied_story_rate > 0
         self._decay = float(np.exp(-1.0 / config.contagion_decay_months))
+        self._where: np.ndarray | None = None  # this month's position map (valid until the month's churn)
+
+    def _map(self, people: dict[str, np.ndarray], next_id: int) -> np.ndarray:
+        if self._where is None or len(self._where) != next_id:
+            self._where = position_map(people["customer_id"], next_id)
+        return self._where
 
     @property
     def fields(self) -> dict[str, np.dtype]:
@@ -125,6 +135,7 @@ class WordOfMouth:
 
     def decay(self, people: dict[str, np.ndarray]) -> None:
         """A month passes for every exposure (called once per step, after the leave probability)."""
+        self._where = None  # a new month: positions have changed since the last map
         if self.contagion:
             people["exposure"] *= self._decay
 
@@ -133,7 +144,7 @@ class WordOfMouth:
         if not self.contagion or len(leavers) == 0:
             return
         neighbours, _ = self.network.contacts(people["customer_id"][leavers].astype(np.int64))
-        exposed = positions(people["customer_id"], neighbours, next_id)
+        exposed = positions(self._map(people, next_id), neighbours)
         people["exposure"] += np.bincount(exposed, minlength=len(people["exposure"])).astype(np.float32)
 
     def tell(self, people: dict[str, np.ndarray], next_id: int) -> tuple[int, int]:
@@ -157,6 +168,6 @@ class WordOfMouth:
             heard = np.zeros(n)
             for tellers, sign in ((good, 1.0), (bad, -1.0)):
                 contacts, _ = self.network.contacts(people["customer_id"][tellers].astype(np.int64))
-                heard += sign * np.bincount(positions(people["customer_id"], contacts, next_id), minlength=n)
+                heard += sign * np.bincount(positions(self._map(people, next_id), contacts), minlength=n)
             people["satisfaction"] += (config.wom_customer_effect * heard).astype(np.float32)
         return len(good), len(bad)
