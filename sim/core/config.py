@@ -41,6 +41,7 @@ def _choice(default: str, choices: tuple[str, ...], doc: str) -> Any:
 
 
 TIER_CHOICES = ("none", *LEVEL_NAMES)
+PURCHASE_MODES = ("contractual", "noncontractual")
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,63 @@ class Config:
     )
     relationship_effect_scale: float = _param(
         1.0, "factor", 0.0, 100.0, "factor on outreach value, social bond gain, customisation and structural bonds"
+    )
+
+    # --- realistic customers (issue 13; docs/EVIDENCE.md sections 4 and 5; docs/MODEL.md section 7.13) --------------
+    # Every default below is the mechanism's "off" setting: with all of them, the model is the calibrated one of
+    # before issue 13, bit for bit (tests/test_mechanisms_off.py). Proposed values and ranges: docs/MODEL.md 6.1.
+    churn_propensity_dispersion: float = _param(
+        0.0, "variance", 0.0, 2.0, "variance of the gamma (mean 1) multiplier on each customer's voluntary-leave risk"
+    )
+    experience_noise_sd: float = _param(
+        0.0, "utility", 0.0, 1.0, "month-to-month spread of the value a customer experiences around the offer's value"
+    )
+    satisfaction_anchoring_months: float = _param(
+        0.0, "months", 0.0, 600.0, "new experience weighs smoothing / (1 + tenure / this); 0 = no anchoring"
+    )
+    tenure_spend_slope_mean: float = _param(0.0, "log/year", -1.0, 1.0, "mean yearly change of log spend with tenure")
+    tenure_spend_slope_sd: float = _param(0.0, "log/year", 0.0, 1.0, "spread of that slope across customers")
+    tenure_cost_slope_mean: float = _param(
+        0.0, "log/year", -1.0, 1.0, "mean yearly change of log cost to serve (contact costs) with tenure"
+    )
+    tenure_cost_slope_sd: float = _param(0.0, "log/year", 0.0, 1.0, "spread of that slope across customers")
+    tenure_referral_slope_mean: float = _param(
+        0.0, "log/year", -1.0, 1.0, "mean yearly change of a promoter's log referral rate with tenure"
+    )
+    tenure_referral_slope_sd: float = _param(0.0, "log/year", 0.0, 1.0, "spread of that slope across customers")
+    tenure_price_sensitivity_slope_mean: float = _param(
+        0.0, "1/year", -0.5, 0.5, "mean yearly change of price sensitivity (0 to 1) with tenure"
+    )
+    tenure_price_sensitivity_slope_sd: float = _param(0.0, "1/year", 0.0, 0.5, "spread of that slope")
+    purchase_mode: str = _choice(
+        "contractual",
+        PURCHASE_MODES,
+        "contractual: billed every month; noncontractual: Poisson purchases, unobserved (latent) attrition",
+    )
+    purchase_rate: float = _param(12.0, "purchases/year", 0.1, 365.0, "mean purchase rate (noncontractual)")
+    purchase_rate_dispersion: float = _param(
+        0.0, "variance", 0.0, 10.0, "variance of the gamma (mean 1) multiplier on each customer's purchase rate"
+    )
+    network_mean_degree: float = _param(0.0, "ties", 0.0, 100.0, "mean ties to other customers; 0 = no network")
+    network_degree_dispersion: float = _param(
+        1.0, "variance", 0.0, 10.0, "variance of the gamma (mean 1) multiplier on a customer's number of ties"
+    )
+    network_homophily: float = _param(
+        0.8, "share", 0.0, 1.0, "share of ties formed with customers of the same value decile"
+    )
+    defection_contagion: float = _param(
+        0.0, "relative hazard", 0.0, 10.0, "rise of the leave odds per contact who defected last month"
+    )
+    contagion_decay_months: float = _param(
+        1.0, "months", 0.1, 120.0, "time constant of the exponential decay of a defection's contagion"
+    )
+    satisfied_story_rate: float = _param(0.0, "stories/year", 0.0, 52.0, "stories a satisfied customer tells")
+    dissatisfied_story_rate: float = _param(0.0, "stories/year", 0.0, 52.0, "stories a dissatisfied customer tells")
+    wom_customer_effect: float = _param(
+        0.0, "utility", 0.0, 1.0, "satisfaction change of a customer per story heard from a network contact"
+    )
+    recovery_overshoot: float = _param(
+        0.0, "utility", 0.0, 5.0, "transaction satisfaction added by a quick resolution (not cumulative satisfaction)"
     )
 
     # --- the relationship levels in effect (sim/core/levels.toml, changed by [levels.NAME] tables) -------------

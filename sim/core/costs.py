@@ -116,15 +116,22 @@ class Books:
         self.contacts = {"agent": 0, "ivr": 0}
         self.agent_units = dict.fromkeys(ACTIVITIES, 0.0)  # agent contacts weighted by workload, per activity
         self.ivr_units = 0.0
+        self.weighted = False  # a per-contact cost factor was booked this month
 
-    def contact(self, activity: str, ivr: np.ndarray, value: np.ndarray, who: np.ndarray) -> Any:
-        """Book one contact per customer ``who`` (``ivr``: those handled automatically); returns each one's cost."""
+    def contact(
+        self, activity: str, ivr: np.ndarray, value: np.ndarray, who: np.ndarray, factor: np.ndarray | None = None
+    ) -> Any:
+        """Book one contact per customer ``who`` (``ivr``: those handled automatically); returns each one's cost.
+        ``factor``: a per-contact cost multiplier (the tenure effect on the cost to serve; None when off)."""
         config = self.config
         n_ivr = int(np.count_nonzero(ivr))
         n_agent = len(ivr) - n_ivr
         agent_units, ivr_units, weight = n_agent, n_ivr, 1.0
-        if self.elasticity:  # bigger accounts cost more to talk to
-            weight = weights(value[who], self.elasticity)
+        if self.elasticity or factor is not None:  # bigger or longer-served accounts cost more to talk to
+            weight = weights(value[who], self.elasticity) if self.elasticity else np.ones(len(who))
+            if factor is not None:
+                weight = weight * factor
+                self.weighted = True
             ivr_units, agent_units = float(weight[ivr].sum()), float(weight[~ivr].sum())
         self.costs[activity] += agent_units * config.agent_contact_cost + ivr_units * config.ivr_contact_cost
         self.contacts["agent"] += n_agent
@@ -157,7 +164,7 @@ class Books:
         Returns (revenue after concessions, gross margin)."""
         config = self.config
         agent_units, ivr_units = self.contacts["agent"], self.contacts["ivr"]
-        if self.elasticity:
+        if self.elasticity or self.weighted:
             agent_units, ivr_units = sum(self.agent_units.values()), self.ivr_units
         if config.staffing_safety_factor:  # small centres pay for safety staffing: every agent contact costs more
             factor = staffing_factor(config, agent_units)

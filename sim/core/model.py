@@ -16,6 +16,9 @@ One step is one month. The order of a step (docs/MODEL.md, section 3):
 9. churn         leavers go, dissatisfied ones tell others (word of mouth);
 10. acquisition  paid marketing and referrals bring new customers; word of mouth shifts their expectations;
 11. time         tenure grows by a month.
+
+The customer mechanisms of issue 13 (heterogeneity, tenure effects, buying by purchase mode: sim/core/customers.py;
+word of mouth among customers and contagion: sim/core/network.py) hook into these steps; all are off by default.
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ import pandas as pd
 from sim.core import dynamics
 from sim.core.config import Config, ConfigError, resolve
 from sim.core.costs import Books, learned_quality
+from sim.core.customers import Behaviour
+from sim.core.network import WordOfMouth
 from sim.core.population import ArrivalBank, Population, level_table, new_customers
 from sim.core.relational import BondBuilding, extra_fields, outreach_effect
-from sim.core.rng import streams
+from sim.core.rng import MECHANISM_STREAMS, streams
 from sim.core.schema import HEADLINE_KEYS, QUADRANTS, RECORD_KEYS, STAGES
 from sim.core.trace import Trace
 
@@ -72,11 +77,30 @@ class RelationshipModel(mesa.Model):
         self.config = config
         self.trace = Trace(config.level_names) if trace else None  # individual records for validation and export
         self.streams = streams(config.seed)
-        self.population = Population(int(config.n_customers * 1.1) + 16, extra_fields(config))
-        traits, extra = self.streams["traits"], self.streams["relational"]
-        initial = new_customers(config, traits, config.n_customers, month=0, initial=True, extra_rng=extra)
+        mechanisms = streams(config.seed, MECHANISM_STREAMS)
+        self.behaviour = Behaviour(config, mechanisms)
+        self.word_of_mouth = WordOfMouth(config, mechanisms)
+        extra = {**extra_fields(config), **self.behaviour.fields(), **self.word_of_mouth.fields}
+        traits = self.behaviour.traits if self.behaviour.fields() or self.word_of_mouth.fields else None
+        network = self.word_of_mouth.network
+        self.population = Population(int(config.n_customers * 1.1) + 16, extra)
+        traits_stream, relational = self.streams["traits"], self.streams["relational"]
+        initial = new_customers(
+            config, traits_stream, config.n_customers, month=0, initial=True, extra_rng=relational, traits=traits
+        )
         self.population.append(initial)
-        self.arrivals = ArrivalBank(config, traits, block=config.n_customers // 8, extra_rng=extra)
+        if network is not None:
+            network.add(initial["value"])
+        self.arrivals = ArrivalBank(
+            config,
+            traits_stream,
+            block=config.n_customers // 8,
+            extra_rng=relational,
+            traits=traits,
+            on_block=None if network is None else network.add,
+        )
+        self._spend: np.ndarray | None = None  # this month's spend (non-contractual buying)
+        self._resolved_quickly: np.ndarray | None = None  # which of this month's problems were resolved quickly
         self.quality = 0.0  # product quality gained from feedback, in [0, 1]
         self.reports = 0.0  # problems fed back so far (learning from distinct problems)
         self.heard_good = 0.0  # share of prospects who remember good word of mouth
@@ -178,14 +202,17 @@ class RelationshipModel(mesa.Model):
         if self._bonds is not None:
             self._bonds.step(people, month)
         work = self._buffer("work", n)
-        dynamics.update_satisfaction(
-            satisfaction,
-            people["expectation"],
-            people["base_value"],
-            config.satisfaction_smoothing,
-            config.expectation_adaptation,
-            work,
-        )
+        if self.behaviour.on["experience"]:
+            self.behaviour.experience(people, work)
+        else:
+            dynamics.update_satisfaction(
+                satisfaction,
+                people["expectation"],
+                people["base_value"],
+                config.satisfaction_smoothing,
+                config.expectation_adaptation,
+                work,
+            )
 
         # 2-3. problems and questions share one uniform per customer (mutually exclusive outcomes)
         events = self.streams["events"]
@@ -227,6 +254,7 @@ class RelationshipModel(mesa.Model):
         )
         attraction = self.attraction(month)
         hazard = self.leave_probability(month, out=self._buffer("hazard", n), spare=work)
+        self.word_of_mouth.decay(people)
         self._count_states(people, hazard, record)
         record["attraction"] = attraction
 
@@ -238,10 +266,13 @@ class RelationshipModel(mesa.Model):
         leavers = np.flatnonzero(leave < hazard)
         unhappy_leavers = int(np.count_nonzero(satisfaction[leavers] < config.satisfaction_threshold))
         if self.trace:
-            self.trace.snapshot(month + 1, people, hazard, self.quadrant_codes(hazard, satisfaction), leavers)
+            self.trace.snapshot(
+                month + 1, people, hazard, self.quadrant_codes(hazard, satisfaction), leavers, spend=self._spend
+            )
         record["left"] = len(leavers)
         record["left_dissatisfied"] = unhappy_leavers
         good, _ = self._word_of_mouth(people, problem, unhappy_leavers, record)
+        self.word_of_mouth.defections(people, leavers, self.population.next_id)
         self.population.remove(leavers)
         paid, referred = self._acquisitions(good)
         record["joined"] = paid + referred
@@ -262,6 +293,8 @@ class RelationshipModel(mesa.Model):
 
         # 11. time
         self.population.data["tenure"][: self.population.n] += 1
+        if self.behaviour.tenure_effects:
+            self.behaviour.age(self.population.active())
         self.running = self.steps < config.periods
 
     # ------------------------------------------------------------------------------------------------------
@@ -284,7 +317,8 @@ class RelationshipModel(mesa.Model):
             ivr = np.ones(len(who), bool)
         else:
             ivr = people["routed_to_ivr"][who] if by_routing else np.zeros(len(who), bool)
-        cost = self.books.contact(activity, ivr, people["value"], who)
+        factor = self.behaviour.cost_factor(people, who)  # tenure effect on the cost to serve (None: off)
+        cost = self.books.contact(activity, ivr, people["value"], who, factor)
         if self.trace:
             self.trace.contact(who, cost)
         if not builds_bond:
@@ -347,8 +381,10 @@ class RelationshipModel(mesa.Model):
         outcome = handled.astype(np.int8) + resolved + quick
         recovered_share = np.array([0.0, config.voice_relief, config.slow_recovery, config.quick_recovery])[outcome]
         people["satisfaction"][problem] -= (impact * (1.0 - recovered_share)).astype(np.float32)
-        if self.trace:
-            self.trace.problems(month + 1, people["customer_id"][problem], major, outcome)
+        self._resolved_quickly = quick
+        if self.trace:  # transaction satisfaction: the encounter's, with the recovery's overshoot (section 7.15)
+            encounter = people["satisfaction"][problem] + config.recovery_overshoot * quick
+            self.trace.problems(month + 1, people["customer_id"][problem], major, outcome, encounter)
 
         record["complaints"] = int(np.count_nonzero(complained))
         record["problems_detected"] = int(np.count_nonzero(detected))
@@ -417,6 +453,8 @@ class RelationshipModel(mesa.Model):
         sold = welcome[self.streams["outreach"].random(len(welcome)) < config.cross_sell_probability]
         revenue = people["revenue"]
         ceiling = people["value"][sold] * (config.revenue_per_customer / 12.0) * (1.0 + config.max_upsell)
+        if self.behaviour.on["spend"]:  # the ceiling grows with the customer's spend
+            ceiling = ceiling * self.behaviour.spend_level(people, sold)
         revenue[sold] = np.minimum(revenue[sold] * (1.0 + config.cross_sell_uplift), ceiling)
 
     def _count_states(self, people: dict[str, np.ndarray], hazard: np.ndarray, record: dict[str, float]) -> None:
@@ -469,7 +507,9 @@ class RelationshipModel(mesa.Model):
             charge = books.accounts(people["value"][on_account], record)
             if self.trace:
                 self.trace.charge(on_account, charge)
-        revenue, gross_margin = books.close(people["revenue"], record)
+        self._spend = self.behaviour.month_spend(people)  # None: billed monthly (contractual)
+        spend = people["revenue"] if self._spend is None else self._spend
+        revenue, gross_margin = books.close(spend, record)
         relationship_cost = sum(books.costs.values())
         acquisition_cost = config.acquisition_rate * config.n_customers / 12.0 * self._acquisition_cost
         profit = gross_margin - relationship_cost - acquisition_cost
@@ -491,9 +531,19 @@ class RelationshipModel(mesa.Model):
         leavers, and promoters, who recommend about once a year. Returns the mentions (good, bad).
         """
         config = self.config
-        after_problem = people["satisfaction"][problem] >= config.satisfaction_threshold
-        happy_tellers = int(np.count_nonzero(after_problem)) + record["promoters"] / 12.0
-        unhappy_tellers = len(problem) - int(np.count_nonzero(after_problem)) + unhappy_leavers
+        encounter = people["satisfaction"][problem]
+        if config.recovery_overshoot > 0 and len(problem):  # transaction satisfaction (section 7.15)
+            encounter = encounter + config.recovery_overshoot * self._resolved_quickly
+        after_problem = encounter >= config.satisfaction_threshold
+        referrals = record["promoters"] / 12.0
+        if self.behaviour.on["referral"]:
+            promoter = (people["satisfaction"] >= config.promoter_satisfaction) & (
+                people["commitment"] >= config.promoter_commitment
+            )
+            referrals = self.behaviour.referrals(people, promoter)
+        told_good, told_bad = self.word_of_mouth.tell(people, self.population.next_id)
+        happy_tellers = int(np.count_nonzero(after_problem)) + referrals + told_good
+        unhappy_tellers = len(problem) - int(np.count_nonzero(after_problem)) + unhappy_leavers + told_bad
         good = happy_tellers * config.positive_listeners * config.word_of_mouth
         bad = unhappy_tellers * config.negative_listeners * config.word_of_mouth
         prospects = config.market_size_multiple * config.n_customers
@@ -543,7 +593,7 @@ class RelationshipModel(mesa.Model):
         just simulated). ``out`` and ``spare`` are optional work buffers of the population's length."""
         people = self.population.active()
         config = self.config
-        return dynamics.leave_probability(
+        hazard = dynamics.leave_probability(
             people["satisfaction"],
             people["commitment"],
             people["switching_cost"],
@@ -559,6 +609,11 @@ class RelationshipModel(mesa.Model):
             out=np.empty(self.population.n, np.float32) if out is None else out,
             spare=spare,
         )
+        odds = self.word_of_mouth.odds(people)  # contagion of defection (None: off)
+        if self.behaviour.on["propensity"] or odds is not None:
+            spare = np.empty_like(hazard) if spare is None else spare
+            self.behaviour.adjust_hazard(people, hazard, self._natural_churn, spare, odds)
+        return hazard
 
     def quadrant_labels(self) -> np.ndarray:
         """The quadrant of each active customer now (strings, for plots and teaching)."""

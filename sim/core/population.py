@@ -9,6 +9,7 @@ which makes "was this customer here at the start of the year?" a comparison with
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -58,6 +59,7 @@ class Population:
     fields only some mechanisms need (:func:`sim.core.relational.extra_fields`)."""
 
     def __init__(self, capacity: int, extra: dict[str, np.dtype] | None = None) -> None:
+        """``extra``: fields of the mechanisms switched on (sim/core/relational.py, sim/core/customers.py)."""
         self.capacity = max(int(capacity), 1)
         self.n = 0
         self.next_id = 0
@@ -101,8 +103,8 @@ class Population:
         for name, array in self.data.items():
             if name == "customer_id":
                 array[start:stop] = np.arange(self.next_id, self.next_id + count, dtype=np.int32)
-            else:
-                array[start:stop] = fields[name]
+            else:  # an extra field the traits do not set (a state such as exposure) starts at 0
+                array[start:stop] = fields.get(name, 0)
         self.n = stop
         self.next_id += count
 
@@ -130,12 +132,23 @@ class ArrivalBank:
     """
 
     def __init__(
-        self, config: Config, rng: np.random.Generator, block: int, extra_rng: np.random.Generator | None = None
+        self,
+        config: Config,
+        rng: np.random.Generator,
+        block: int,
+        extra_rng: np.random.Generator | None = None,
+        traits: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
+        on_block: Callable[[np.ndarray], None] | None = None,
     ) -> None:
+        """``extra_rng`` draws the traits of contact wear-out (sim/core/relational.py); ``traits`` adds those of
+        the customer mechanisms switched on (sim/core/customers.py) to each block; ``on_block`` is told each new
+        block's values (the customer network grows with them: the block's rows are the next customer ids)."""
         self.config = config
         self.rng = rng
         self.extra_rng = extra_rng
         self.block = max(int(block), 64)
+        self.traits = traits
+        self.on_block = on_block
         self.stock: dict[str, np.ndarray] = {}
         self.position = 0
 
@@ -144,9 +157,17 @@ class ArrivalBank:
         while count > 0:
             if not self.stock or self.position == len(self.stock["value"]):
                 self.stock = new_customers(
-                    self.config, self.rng, self.block, month=0, initial=False, extra_rng=self.extra_rng
+                    self.config,
+                    self.rng,
+                    self.block,
+                    month=0,
+                    initial=False,
+                    extra_rng=self.extra_rng,
+                    traits=self.traits,
                 )
                 self.position = 0
+                if self.on_block is not None:
+                    self.on_block(self.stock["value"])
             used = min(count, len(self.stock["value"]) - self.position)
             parts.append({name: array[self.position : self.position + used] for name, array in self.stock.items()})
             self.position += used
@@ -166,13 +187,15 @@ def new_customers(
     initial: bool,
     expectation_shift: float = 0.0,
     extra_rng: np.random.Generator | None = None,
+    traits: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
 ) -> dict[str, np.ndarray]:
     """Draw the traits of ``count`` customers (see docs/MODEL.md, "Initialisation").
 
     ``initial`` customers are already in the relationship when the run starts: they have tenure and have built
     some commitment. New customers arrive with the market's expectation, shifted by word of mouth. The traits of
-    mechanisms that are off in today's model come from ``extra_rng``, so that switching one on leaves every other
-    draw as it was.
+    mechanisms that are off in today's model come from their own streams, so that switching one on leaves every
+    other draw as it was: contact wear-out from ``extra_rng``, the customer mechanisms through ``traits``
+    (sim/core/customers.py).
     """
     sigma = config.value_dispersion
     # Rank customers by the normal draw behind their value, so that tiers and routing work even when sigma = 0.
@@ -223,7 +246,7 @@ def new_customers(
     routed = value_score < ndtri(config.ivr_routing_share) if config.ivr_routing_share > 0 else np.zeros(count, bool)
     price_sensitivity = rng.beta(2.0, 2.0, count)  # drawn in this order: the trait stream's sequence is fixed
     averse = rng.random(count) < config.contact_aversion_share
-    traits = {
+    fields = {
         "level": levels,
         "tenure": tenure,
         "next_outreach": next_outreach,
@@ -242,5 +265,7 @@ def new_customers(
         "routed_to_ivr": routed,
     }
     if config.ideal_contacts_per_year > 0.0:
-        traits.update(contact_traits(config, extra_rng, averse))
-    return traits
+        fields.update(contact_traits(config, extra_rng, averse))
+    if traits is not None:
+        fields.update(traits(fields))
+    return fields

@@ -8,6 +8,9 @@ Python math from the config and the level table alone; it does not use :mod:`sim
 
 All randomness comes from one generator, Mesa's ``self.random`` seeded with ``config.seed``; the draws differ from
 the vectorised model's named streams, so the two agree in distribution only (tests/test_docking.py).
+It implements the model with every customer mechanism of issue 13 off (sim/core/customers.py, sim/core/network.py:
+the defaults) and refuses a config that switches one on; those mechanisms are tested on their own
+(tests/test_customers.py, tests/test_network.py, tests/test_buying.py).
 The month follows the order of :mod:`sim.core.model`; steps 1-5 and 7 are the customer's own (:meth:`Customer.step`),
 the rest belongs to the firm and the market (:meth:`ReferenceModel.step`).
 """
@@ -22,7 +25,8 @@ from typing import Any
 import mesa
 import pandas as pd
 
-from sim.core.config import Config, resolve
+from sim.core.config import Config, ConfigError, resolve
+from sim.core.customers import SWITCH, mechanisms_on
 from sim.core.levels import Level
 from sim.core.schema import ACTIVITIES, QUADRANTS, RECORD_KEYS, STAGES
 
@@ -256,6 +260,10 @@ class ReferenceModel(mesa.Model):
 
     def __init__(self, config: Config | None = None, *, seed: int | None = None, **kwargs: Any) -> None:
         config = resolve(config, seed, kwargs)  # named **kwargs: SolaraViz accepts only that name
+        on = mechanisms_on(config)
+        if on:  # the docking twin covers the calibrated model; the mechanisms have their own tests
+            message = "the docking reference implements the model with the issue-13 mechanisms off"
+            raise ConfigError(SWITCH[on[0]], message)
         super().__init__(seed=config.seed)
         self.config = config
         self.natural_churn = 1.0 - (1.0 - config.natural_churn) ** (1.0 / 12.0)  # compounds to the yearly rate

@@ -13,6 +13,9 @@ import zlib
 import numpy as np
 
 STREAMS = ("traits", "events", "service", "churn", "acquisition", "outreach", "relational")
+# The customer mechanisms of issue 13 (sim/core/customers.py, sim/core/network.py), one stream each, so that
+# switching one on shifts neither the streams above nor another mechanism's draws.
+MECHANISM_STREAMS = ("propensity", "tenure", "purchase_rate", "purchases", "experience", "network", "stories")
 
 
 def stream(seed: int, name: str) -> np.random.Generator:
@@ -21,5 +24,5 @@ def stream(seed: int, name: str) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(key,))))
 
 
-def streams(seed: int) -> dict[str, np.random.Generator]:
-    return {name: stream(seed, name) for name in STREAMS}
+def streams(seed: int, names: tuple[str, ...] = STREAMS) -> dict[str, np.random.Generator]:
+    return {name: stream(seed, name) for name in names}

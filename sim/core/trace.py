@@ -40,13 +40,18 @@ class Trace:
         """A cost that is not a contact (the account team)."""
         np.add.at(self._cost, positions, cost)
 
-    def problems(self, month: int, customer_id: np.ndarray, major: np.ndarray, outcome: np.ndarray) -> None:
+    def problems(
+        self, month: int, customer_id: np.ndarray, major: np.ndarray, outcome: np.ndarray, transaction: np.ndarray
+    ) -> None:
+        """``transaction``: the transaction satisfaction of each encounter (cumulative satisfaction after the
+        problem plus the overshoot of a quick recovery; docs/MODEL.md 7.15)."""
         self._problems.append(
             {
                 "customer_id": customer_id.copy(),
                 "period": np.full(len(customer_id), month, np.int32),
                 "major": major.copy(),
                 "outcome": outcome.astype(np.int8),
+                "transaction_satisfaction": np.asarray(transaction, np.float64),
             }
         )
 
@@ -57,8 +62,10 @@ class Trace:
         leave_probability: np.ndarray,
         quadrant: np.ndarray,
         leaving: np.ndarray,
+        spend: np.ndarray | None = None,
     ) -> None:
-        """The month's served customers, their state and what they cost and paid."""
+        """The month's served customers, their state and what they cost and paid (``spend``: what each spent
+        this month when buying is non-contractual; otherwise the monthly bill, ``revenue``)."""
         churned = np.zeros(len(leave_probability), bool)
         churned[leaving] = True
         self._panel.append(
@@ -73,7 +80,7 @@ class Trace:
                 "quadrant": quadrant.astype(np.int8),
                 "contacts": self._contacts,
                 "cost": self._cost,
-                "value": people["revenue"].astype(np.float64),
+                "value": (people["revenue"] if spend is None else spend).astype(np.float64),
                 "churned": churned,
             }
         )
@@ -107,12 +114,13 @@ class Trace:
         return frame
 
     def transactions(self) -> pd.DataFrame:
-        """The transaction log: each month a customer is served they pay their monthly revenue."""
+        """The transaction log: one row per customer and month with a payment (contractual: every month served,
+        the monthly bill; non-contractual: the months with a purchase, what was spent)."""
         panel = _frame(self._panel, ["customer_id", "period", "value"])
         return panel[panel["value"] > 0].reset_index(drop=True)
 
     def problem_log(self) -> pd.DataFrame:
-        frame = _frame(self._problems, ["customer_id", "period", "major", "outcome"])
+        frame = _frame(self._problems, ["customer_id", "period", "major", "outcome", "transaction_satisfaction"])
         frame["outcome"] = pd.Categorical.from_codes(frame["outcome"].astype(int), OUTCOMES)
         return frame
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from sim.experiments.validation import CALIBRATION, OUT_OF_SAMPLE, Spec, Target, counts
+from sim.experiments.validation import CALIBRATION, OUT_OF_SAMPLE, VERIFICATION, Spec, Target, counts
 from sim.files import staged_folder
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def target_figure(target: Target, row: Any, values: pd.Series) -> Figure:
             axes.axvline(bound, color="C2", linestyle="--", label="target bound" if number == 0 else None)
     axes.set_yticks([])
     axes.set_ylim(-0.5, 0.6)
-    kind = "calibration" if target.calibrate else "out of sample"
+    kind = target.kind
     axes.set_title(f"{row.target} ({kind}): {'pass' if row.passed else 'FAIL'}", fontsize=9)
     axes.set_xlabel(target.measure, fontsize=8)
     axes.legend(fontsize=6, loc="upper right")
@@ -78,6 +78,7 @@ def report_lines(spec: Spec, base_path: str | None, table: pd.DataFrame, seconds
     tally = counts(table)
     test_passed, test_total = tally[OUT_OF_SAMPLE]
     fit_passed, fit_total = tally[CALIBRATION]
+    check_passed, check_total = tally[VERIFICATION]
     lines = [
         "# Validation report",
         "",
@@ -86,15 +87,22 @@ def report_lines(spec: Spec, base_path: str | None, table: pd.DataFrame, seconds
         f"per experiment, seeds from the engine's seed rule with root {spec.seed}; {seconds:.0f} s).",
         "",
         f"**{len(table)} targets: {fit_total} calibration targets (fitted by `relsim calibrate`; {fit_passed} of "
-        f"{fit_total} pass) and {test_total} out-of-sample targets (not used in fitting; {test_passed} of "
-        f"{test_total} pass).** A calibration target that passes shows that the fit worked, not that the model is "
-        "valid; only the out-of-sample targets test it.",
+        f"{fit_total} pass), {check_total} verification targets (input echoes, identities and signs fixed by the "
+        f"rules: tests of the code, not of the model; {check_passed} of {check_total} pass) and {test_total} "
+        f"out-of-sample targets (not used in fitting; {test_passed} of {test_total} pass).** A calibration target "
+        "that passes shows that the fit worked, not that the model is valid; only the out-of-sample targets test "
+        "it, with the hold-out targets of issue 13 (`relsim holdout`, results/holdout/HOLDOUT.md).",
         "",
         "Simulated values are means over replications with a t-based 95 % confidence interval; point targets pass "
         "when the mean lies within the tolerance, range and directional targets when the whole interval lies "
         "inside the range. `relsim validate` exits with status 1 when any target fails.",
     ]
-    for kind, title in ((OUT_OF_SAMPLE, "Out-of-sample targets"), (CALIBRATION, "Calibration targets (fitted)")):
+    titles = (
+        (OUT_OF_SAMPLE, "Out-of-sample targets"),
+        (VERIFICATION, "Verification targets (tests of the code)"),
+        (CALIBRATION, "Calibration targets (fitted)"),
+    )
+    for kind, title in titles:
         rows = table.loc[table["kind"] == kind]
         lines += ["", f"## {title}: {tally[kind][0]} of {tally[kind][1]} pass", ""]
         if rows.empty:
@@ -108,3 +116,37 @@ def report_lines(spec: Spec, base_path: str | None, table: pd.DataFrame, seconds
                 f"{'pass' if row.passed else '**fail**'} |"
             )
     return lines
+
+
+def write_holdout_report(out: str | Path, table: pd.DataFrame, replications: int, base_path: str | None) -> Path:
+    """The hold-out report (experiments/holdout.toml): HOLDOUT.md and holdout.csv, written atomically. A folder of
+    its own, so that the calibration report and the hold-out report are never mixed up."""
+    out = Path(out)
+    counted = table[table["counts"]]
+    decided = counted[counted["verdict"] != "not applicable"]
+    passed = int((decided["verdict"] == "pass").sum())
+    lines = [
+        "# Hold-out targets (experiments/holdout.toml)",
+        "",
+        "Fixed on 2026-11-29, before any fit; never used in fitting. A failing target is a finding, not a reason to "
+        "tune a mechanism.",
+        "",
+        f"Base config: {base_path or 'model defaults'}; {replications} replications per scenario.",
+        "",
+        f"**{passed} of {len(counted)} counted hold-out targets pass** ({len(counted) - len(decided)} not "
+        f"applicable, {len(decided) - passed} fail); {len(table) - len(counted)} more are reported but not counted "
+        "(they overlap calibration or are close to an identity).",
+        "",
+        "| target | counted | source | published | acceptance | measured | CI | verdict | not applied |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in table.itertuples():
+        measured = "n/a" if math.isnan(row.mean) else f"{row.mean:.3g}"
+        lines.append(
+            f"| {row.target} | {'yes' if row.counts else 'no'} | {row.source} | {row.published} | {row.wanted} | "
+            f"{measured} | {interval_text(row.ci_low, row.ci_high)} | {row.verdict} | {row.not_applied or '-'} |"
+        )
+    with staged_folder(out) as scratch:
+        table.to_csv(scratch / "holdout.csv", index=False)
+        (scratch / "HOLDOUT.md").write_text("\n".join(lines) + "\n")
+    return out / "HOLDOUT.md"

@@ -32,7 +32,16 @@ from sim.experiments.validation.replications import (
     replication_tasks,
     run_replication,
 )
-from sim.experiments.validation.targets import CALIBRATION, MIN_REPLICATIONS, OUT_OF_SAMPLE, Spec, Target, load_spec
+from sim.experiments.validation.targets import (
+    CALIBRATION,
+    KINDS,
+    MIN_REPLICATIONS,
+    OUT_OF_SAMPLE,
+    VERIFICATION,
+    Spec,
+    Target,
+    load_spec,
+)
 
 
 def base_config(path: str | None) -> Config:
@@ -48,8 +57,10 @@ def summary_json(table: pd.DataFrame) -> str:
 __all__ = [
     "CALIBRATION",
     "EXPERIMENTS",
+    "KINDS",
     "MIN_REPLICATIONS",
     "OUT_OF_SAMPLE",
+    "VERIFICATION",
     "Calibration",
     "Spec",
     "Target",

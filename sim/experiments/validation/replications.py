@@ -19,7 +19,7 @@ from sim.engine.evaluators import Evaluator, make_evaluator
 from sim.engine.plan import derive_seed
 from sim.errors import ConfigError
 from sim.experiments.validation.measures import EXPERIMENTS
-from sim.experiments.validation.targets import CALIBRATION, OUT_OF_SAMPLE, Spec
+from sim.experiments.validation.targets import KINDS, Spec
 from sim.outputs.stats import mean_interval
 
 # Model runs per replication (the bisection of `defections` runs about twenty): the slow tasks are handed out
@@ -139,14 +139,14 @@ def compare(spec: Spec, measurements: pd.DataFrame) -> pd.DataFrame:
 
 
 def failures(table: pd.DataFrame) -> dict[str, list[str]]:
-    """The failing targets of a comparison, by kind (calibration, out-of-sample)."""
+    """The failing targets of a comparison, by kind (out-of-sample, verification, calibration)."""
     failed = table.loc[~table["passed"].astype(bool)]
-    return {kind: failed.loc[failed["kind"] == kind, "target"].tolist() for kind in (CALIBRATION, OUT_OF_SAMPLE)}
+    return {kind: failed.loc[failed["kind"] == kind, "target"].tolist() for kind in KINDS}
 
 
 def counts(table: pd.DataFrame) -> dict[str, tuple[int, int]]:
     """(passed, total) for each kind of target."""
     return {
         kind: (int(table.loc[table["kind"] == kind, "passed"].sum()), int((table["kind"] == kind).sum()))
-        for kind in (CALIBRATION, OUT_OF_SAMPLE)
+        for kind in KINDS
     }

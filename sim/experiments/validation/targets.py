@@ -2,7 +2,9 @@
 
 Each target names an experiment (:mod:`.measures`, run in the ``[scenarios]`` section of the same name), the
 measurement it compares, its source, and either ``value`` ± ``tolerance`` or a range (``low`` and/or ``high``).
-``calibrate = true`` marks the targets ``relsim calibrate`` fits; every other target is out of sample.
+``calibrate = true`` marks the targets ``relsim calibrate`` fits; ``verification = "why"`` the input echoes,
+identities and signs fixed by the rules (tests of the code, run by tests/test_verification.py); every other target
+is out of sample.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from sim.errors import ConfigError
 from sim.experiments.validation.measures import EXPERIMENTS
 
 CALIBRATION = "calibration"  # fitted by `relsim calibrate`: passing shows the fit, not the model's validity
+VERIFICATION = "verification"  # an input echo, an identity or a sign fixed by the rules: a test of the code only
 OUT_OF_SAMPLE = "out-of-sample"  # never used in fitting
+KINDS = (OUT_OF_SAMPLE, VERIFICATION, CALIBRATION)
 MIN_REPLICATIONS = 2  # a t interval needs two replications
 
 
@@ -34,6 +38,7 @@ class Target:
     low: float | None = None  # ... or a range (either bound may be open)
     high: float | None = None
     calibrate: bool = False
+    verification: str = ""  # why the target verifies the code rather than tests the model (empty: it does not)
 
     def passes(self, mean: float, ci_low: float, ci_high: float) -> bool:
         """Point targets: the mean within the tolerance. Ranges: the whole CI inside the range, so that a
@@ -47,7 +52,9 @@ class Target:
 
     @property
     def kind(self) -> str:
-        return CALIBRATION if self.calibrate else OUT_OF_SAMPLE
+        if self.calibrate:
+            return CALIBRATION
+        return VERIFICATION if self.verification else OUT_OF_SAMPLE
 
     @property
     def wanted(self) -> str:
@@ -76,7 +83,18 @@ class Spec:
         return Spec(targets, self.scenarios, self.replications, self.seed, self.calibration_parameters, self.path)
 
 
-_TARGET_KEYS = {"experiment", "measure", "source", "description", "value", "tolerance", "low", "high", "calibrate"}
+_TARGET_KEYS = {
+    "experiment",
+    "measure",
+    "source",
+    "description",
+    "value",
+    "tolerance",
+    "low",
+    "high",
+    "calibrate",
+    "verification",
+}
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -147,6 +165,7 @@ def _target(name: str, values: dict[str, Any], scenarios: dict[str, Any]) -> Tar
         low=values.get("low"),
         high=values.get("high"),
         calibrate=bool(values.get("calibrate", False)),
+        verification=str(values.get("verification", "")),
     )
 
 

@@ -1,0 +1,69 @@
+"""Hold-out targets (experiments/holdout.toml): read, run and judged as fixed before any fit."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from sim.core.config import Config, is_field
+from sim.experiments.validation.holdout import judge, load_holdout, scenario_overrides
+from sim.experiments.validation.holdout_measures import HOLDOUT_EXPERIMENTS
+
+SPEC = load_holdout()
+TINY = {"n_customers": 400, "years": 3}
+
+
+def test_at_least_six_counted_quantitative_targets_from_independent_studies() -> None:
+    counted = [t for t in SPEC["targets"].values() if t.get("counts")]
+    assert len(counted) >= 6
+    assert len({t["source"].split("(")[0] for t in counted}) >= 5  # several independent studies
+    assert all(t["label"] == "holdout" for t in SPEC["targets"].values())
+
+
+@pytest.mark.parametrize(
+    ("rule", "values", "verdict"),
+    [
+        ({"rule": "range", "low": 1.0, "high": 2.0}, [1.4, 1.5, 1.6, 1.5], "pass"),
+        ({"rule": "range", "low": 1.0, "high": 2.0}, [1.0, 2.0, 1.5, 2.2], "fail"),  # the CI leaves the range
+        ({"rule": "sign", "above": 0.0}, [0.2, 0.3, 0.25], "pass"),
+        ({"rule": "sign", "above": 0.0}, [-0.2, 0.3, 0.25], "fail"),
+        ({"rule": "sign", "below": 1.02}, [0.9, 0.95, 0.92], "pass"),
+        ({"rule": "equivalence", "low": -0.02, "high": 0.02}, [0.001, -0.002, 0.0], "pass"),
+        ({"rule": "equivalence", "low": -0.02, "high": 0.02}, [0.03, 0.01, 0.02], "fail"),
+        ({"rule": "range", "low": 0.0, "high": 1.0}, [math.nan, math.nan], "not applicable"),
+    ],
+)
+def test_acceptance_rules(rule, values, verdict) -> None:
+    assert judge(rule, values)["verdict"] == verdict
+
+
+def test_equivalence_uses_a_90_percent_interval() -> None:
+    values = [0.0, 0.01, -0.01, 0.005]
+    narrow = judge({"rule": "equivalence", "low": -1.0, "high": 1.0}, values)
+    wide = judge({"rule": "range", "low": -1.0, "high": 1.0}, values)
+    assert narrow["ci_high"] - narrow["ci_low"] < wide["ci_high"] - wide["ci_low"]
+
+
+def test_fields_that_do_not_exist_yet_are_reported_not_applied() -> None:
+    applied, skipped = scenario_overrides(SPEC, "lifetime_profit")
+    assert applied["segment"] == "mass_consumer" and applied["purchase_mode"] == "noncontractual"
+    assert not any(is_field(name) for name in skipped)  # only names the model does not have are skipped
+    Config().replace(**applied)  # every applied override is a valid field
+
+
+@pytest.mark.parametrize("name", sorted({t["scenario"] for t in SPEC["targets"].values()}))
+def test_every_experiment_measures_its_targets(name: str) -> None:
+    applied, _ = scenario_overrides(SPEC, name)
+    small = {**applied, **TINY}
+    if name == "customer_value":
+        small["years"] = 8
+    if "runs" in small:
+        small["runs"] = [{**entry, **TINY} for entry in small["runs"]]
+    measured = HOLDOUT_EXPERIMENTS[name](Config(), 1, small)
+    for target, spec in SPEC["targets"].items():
+        if spec["scenario"] == name:
+            assert target in measured
+            assert isinstance(measured[target], float)
+    assert not all(np.isnan(value) for value in measured.values()) or name == "customer_value"
