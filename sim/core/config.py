@@ -90,7 +90,11 @@ class Config:
         0.5, "attraction", 0.0, 1.0, "attraction of the outside option; 0 = monopoly (no alternative)"
     )
     competitor_entry_year: int = _param(
-        0, "year", 0, 100, "year a competitor enters (monopoly before it); 0 = competition from the start"
+        0,
+        "years",
+        0,
+        100,
+        "years of monopoly before a competitor enters (N: it enters in month 12N+1); 0 = competitors from the start",
     )
     word_of_mouth: float = _param(1.0, "factor", 0.0, 100.0, "scales how many people each story reaches")
     positive_listeners: float = _param(3.0, "people", 0.0, 1000.0, "people a satisfied customer tells")

@@ -525,7 +525,7 @@ class RelationshipModel(mesa.Model):
     def _word_of_mouth(
         self, people: dict[str, np.ndarray], problem: np.ndarray, unhappy_leavers: int, record: dict[str, float]
     ) -> tuple[float, float]:
-        """Stories told this month (satisfied: 3 listeners, dissatisfied: 11; TARP via the domain brief).
+        """Stories told this month (satisfied: 3 listeners, dissatisfied: 11; attributed to TARP 1986, not traced).
 
         Tellers: customers who had a problem this month (by how they feel about it now), dissatisfied
         leavers, and promoters, who recommend about once a year. Returns the mentions (good, bad).

@@ -255,7 +255,7 @@ def new_figure(width: float, height: float, dpi: int = 100) -> Figure:
 # ----------------------------------------------------------------------------------------------------------------
 # relsim figures: the animation and the survival curves
 # ----------------------------------------------------------------------------------------------------------------
-ANIMATION = {  # Reactive, a monopoly until a competitor enters in year 3: the hostages leave
+ANIMATION = {  # Reactive, a monopoly for 3 years; a competitor enters in month 37 (year 4): the hostages leave
     "level": "reactive",
     "n_customers": 3_000,
     "years": 5,
