@@ -258,6 +258,21 @@ def _clean_scratch(claim: _Claim) -> None:
         _remove(leftover)
 
 
+def check_output(
+    out: str | Path,
+    command: str,
+    *,
+    force: bool = False,
+    keep: Collection[str] = (),
+    legacy: tuple[str, ...] = (),
+    option: str = "--out",
+) -> None:
+    """Refuse a folder :func:`output_folder` would refuse, creating nothing (a check before a long run)."""
+    path = _resolve(out, option)
+    if path not in _CLAIMS:
+        _survey(_Claim(path, str(out), command, force, option, set(keep), legacy))
+
+
 @contextmanager
 def output_folder(
     out: str | Path,

@@ -7,12 +7,14 @@ exit status 130. Domain modules are imported inside the handlers, so ``relsim --
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from sim import __version__
 from sim.cli import experiments, model, viz
-from sim.cli.common import Parser
+from sim.cli.common import Parser, holding
 from sim.errors import ConfigError
 
 COMMANDS = {**model.COMMANDS, **experiments.COMMANDS, **viz.COMMANDS}
@@ -33,11 +35,14 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command][1](args)
+        with holding():  # output folders claimed by the command are released (and unlocked) when it ends
+            return COMMANDS[args.command][1](args)
     except ConfigError as error:
         sys.stderr.write(f"relsim: error: {error}\n")
         return 2
     except KeyboardInterrupt:
+        if threading.current_thread() is threading.main_thread() and argv is None:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # the process is ending: further presses change nothing
         sys.stderr.write("relsim: interrupted; rerun the same command to resume\n")
         return 130
     except BrokenPipeError:  # output piped into `head` and the like

@@ -13,7 +13,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sim.cli.common import DEFAULT_BASE, add_execution_options, at_least, progress, resolve_spec
+from sim.cli.common import (
+    DEFAULT_BASE,
+    add_execution_options,
+    add_force_option,
+    add_limit_options,
+    at_least,
+    hold_output,
+    progress,
+    relax_limits,
+    resolve_spec,
+)
 from sim.errors import ConfigError
 
 MATRIX_SPEC = Path("experiments") / "matrix.toml"
@@ -38,22 +48,28 @@ def add_matrix(commands: Any) -> None:
     parser.add_argument("--workers", type=int, metavar="N", help="worker processes (default: all cores)")
     parser.add_argument(
         "--out", metavar="DIR",
-        help=f"output directory (default {MATRIX_OUT}/, or {MATRIX_QUICK_OUT}/ with --quick); replaced as a whole",
+        help=f"output directory (default {MATRIX_OUT}/, or {MATRIX_QUICK_OUT}/ with --quick); an earlier matrix "
+        "output there is replaced whole; a folder holding other files is refused",
     )  # fmt: skip
     parser.add_argument(
         "--spec", metavar="FILE", default=str(MATRIX_SPEC),
         help=f"experiment spec (default {MATRIX_SPEC}, from the current directory or the repository)",
     )  # fmt: skip
+    add_force_option(parser)
+    add_limit_options(parser)
 
 
 def matrix(args: argparse.Namespace) -> int:
+    from sim.core.limits import check_memory
+    from sim.engine.evaluators import check_workers, default_workers
+
     at_least("--replications", args.replications)
-    at_least("--workers", args.workers)
+    check_workers(args.workers, args.oversubscribe)
     spec_path = resolve_spec(args.spec)
     if not spec_path.is_file():
         raise ConfigError("--spec", f"file not found: {args.spec}")
     from sim.experiments import matrix as experiment
-    from sim.viz.matrix import write_results
+    from sim.viz.matrix import FILES, write_results
 
     spec = experiment.load_spec(spec_path)
     if args.quick:
@@ -61,8 +77,9 @@ def matrix(args: argparse.Namespace) -> int:
     if args.replications is not None:
         spec = spec.reduced(replications=args.replications)
     out = Path(args.out) if args.out else (MATRIX_QUICK_OUT if args.quick else MATRIX_OUT)
-    if out.exists() and not out.is_dir():
-        raise ConfigError("--out", f"{out} exists and is not a directory")
+    relax_limits(args)
+    check_memory([task["config"] for task in experiment.build_tasks(spec)], args.workers or default_workers())
+    hold_output(out, "matrix", force=args.force, legacy=FILES)
     result = experiment.run_matrix(spec, workers=args.workers, progress=True)
     write_results(out, result)
     if args.json:
@@ -96,15 +113,17 @@ def add_validate(commands: Any) -> None:
     validate.add_argument("--out", default="results/validation", help="report folder")
     validate.add_argument("--replications", type=int, help="seeds per experiment (default: the spec's)")
     validate.add_argument("--json", action="store_true", help="print the table as JSON")
+    add_force_option(validate)
 
 
 def validate(args: argparse.Namespace) -> int:
     from sim.experiments import validation
-    from sim.viz.validation import write_report
+    from sim.viz.validation import LEGACY, write_report
 
     at_least("--replications", args.replications, 2)
     spec = validation.load_spec(args.spec)
     base = validation.base_config(args.config)
+    hold_output(args.out, "validate", force=args.force, legacy=LEGACY)
     started = time.perf_counter()
     measurements = validation.measure(spec, base, args.replications, progress=progress)
     table = validation.compare(spec, measurements)
@@ -159,17 +178,22 @@ def add_sweep(commands: Any) -> None:
     parser.add_argument("spec", metavar="SPEC.toml", help="sweep spec (see docs/SWEEPS.md)")
     parser.add_argument("--out", metavar="DIR", help="output folder (default: the spec's sweep.out)")
     add_execution_options(parser)
+    add_force_option(parser)
 
 
 def sweep(args: argparse.Namespace) -> int:
+    from sim.engine import store
     from sim.engine.evaluators import make_evaluator
     from sim.engine.sweep import RESULTS, load_spec, run_sweep
 
-    evaluator = make_evaluator(args.workers, args.scheduler, args.dask)
+    evaluator = make_evaluator(args.workers, args.scheduler, args.dask, args.oversubscribe)
     spec = load_spec(args.spec)
     out = Path(args.out) if args.out else None
     if out is None and spec.out is None:
         raise ConfigError("--out", "no output folder: pass --out DIR or set sweep.out in the spec")
+    relax_limits(args)
+    folder, option = (out, "--out") if out else (Path(spec.out or ""), "sweep.out")
+    hold_output(folder, store.COMMAND, force=args.force, keep=store.FILES, legacy=store.LEGACY, option=option)
     result = run_sweep(spec, out, evaluator, progress=True)
     if result.new_runs == 0:
         print(f"relsim sweep: all {result.runs:,} runs already done; results: {result.out / RESULTS}")
@@ -192,17 +216,20 @@ def add_phase(commands: Any) -> None:
     parser.add_argument("spec", metavar="SPEC.toml", help="phase spec, e.g. experiments/sweeps/phase.toml")
     parser.add_argument("--out", metavar="DIR", help="output folder (default: the spec's phase.out)")
     add_execution_options(parser)
+    add_force_option(parser)
 
 
 def phase(args: argparse.Namespace) -> int:
     from sim.core.levels import LEVEL_NAMES
     from sim.engine.evaluators import make_evaluator
     from sim.experiments.phase import load_phase
-    from sim.viz.phase import run_phase
+    from sim.viz.phase import LEGACY, run_phase
 
-    evaluator = make_evaluator(args.workers, args.scheduler, args.dask)
+    evaluator = make_evaluator(args.workers, args.scheduler, args.dask, args.oversubscribe)
     spec = load_phase(args.spec)
     out = Path(args.out or spec.out)
+    relax_limits(args)
+    hold_output(out, "phase", force=args.force, keep=("runs",), legacy=LEGACY)
     table = run_phase(spec, out, evaluator, progress=True)
     print("relsim phase: share of the customers × margin grid won by each level")
     for scenario, part in table.groupby("scenario", sort=False):
@@ -223,16 +250,19 @@ def add_sensitivity(commands: Any) -> None:
     parser.add_argument("spec", metavar="SPEC.toml", help="sensitivity spec, e.g. experiments/sweeps/sensitivity.toml")
     parser.add_argument("--out", metavar="DIR", help="output folder (default: the spec's sensitivity.out)")
     add_execution_options(parser)
+    add_force_option(parser)
 
 
 def sensitivity(args: argparse.Namespace) -> int:
     from sim.engine.evaluators import make_evaluator
     from sim.experiments.sensitivity import label, load_sensitivity, ranking
-    from sim.viz.sensitivity import run_sensitivity
+    from sim.viz.sensitivity import LEGACY, run_sensitivity
 
-    evaluator = make_evaluator(args.workers, args.scheduler, args.dask)
+    evaluator = make_evaluator(args.workers, args.scheduler, args.dask, args.oversubscribe)
     spec = load_sensitivity(args.spec)
     out = Path(args.out or spec.out)
+    relax_limits(args)
+    hold_output(out, "sensitivity", force=args.force, keep=[f"runs-{method}" for method in spec.sweeps], legacy=LEGACY)
     results = run_sensitivity(spec, out, evaluator, progress=True)
     for method, frame in results.items():
         value = "mu_star_relative" if method == "morris" else "ST"

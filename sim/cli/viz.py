@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sim.cli.common import add_force_option, hold_output
 from sim.errors import ConfigError
 
 FIGURES_OUT = Path("results") / "figures"
+FIGURES = ("quadrant_animation.gif", "cohort_survival.png")  # what `relsim figures` writes (sim.viz.figures)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 
@@ -25,6 +27,7 @@ def add_figures(commands: Any) -> None:
     )
     parser.add_argument("--out", default=str(FIGURES_OUT), metavar="DIR", help=f"output folder (default {FIGURES_OUT})")
     parser.add_argument("--seed", type=int, default=0, help="root seed (default 0); same seed, same figures")
+    add_force_option(parser)
 
 
 def figures(args: argparse.Namespace) -> int:
@@ -32,8 +35,7 @@ def figures(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise ConfigError("--seed", f"must be an integer of at least 0; got {args.seed}")
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError("--out", f"{out} exists and is not a directory")
+    hold_output(out, "figures", force=getattr(args, "force", False), legacy=FIGURES)
     from sim.viz.figures import write_figures
 
     started = time.perf_counter()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 from sim.core.levels import LEVEL_NAMES
 from sim.errors import ConfigError
+from sim.files import read_toml
 
 
 def _param(default: Any, unit: str, low: float | None, high: float | None, doc: str, **extra: Any) -> Any:
@@ -243,13 +243,7 @@ def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] 
     """A config from an optional TOML file plus ``key=value`` overrides (which win)."""
     values: dict[str, Any] = {}
     if path is not None:
-        try:
-            with open(path, "rb") as handle:
-                values = tomllib.load(handle)
-        except OSError as error:
-            raise ConfigError("--config", f"cannot read {path}: {error.strerror or error}") from None
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError("--config", f"{path} is not valid TOML: {error}") from None
+        values = read_toml(path, "--config")[0]  # size cap, UTF-8, TOML and nesting errors: one line each
         for name, value in values.items():
             if isinstance(value, dict):
                 raise ConfigError(name, "tables are not allowed; write every field at the top level of the file")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from sim.errors import ConfigError
@@ -52,10 +52,8 @@ def available_memory() -> int | None:
                 if line.startswith("MemAvailable:"):
                     found.append(int(line.split()[1]) * 1024)
     except (OSError, ValueError, IndexError):
-        try:
+        with suppress(OSError, ValueError, AttributeError):
             found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-        except (OSError, ValueError, AttributeError):
-            pass
     try:
         with open("/sys/fs/cgroup/memory.max") as limit, open("/sys/fs/cgroup/memory.current") as current:
             text = limit.read().strip()

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from sim.core.config import ConfigError, from_mapping
+from sim.core.limits import check_design
 from sim.engine import checks
 from sim.engine.spec import ACCOUNTING_FIELDS, CUSTOMERS, KEY_COLUMNS, SweepSpec
 
@@ -91,6 +92,8 @@ class Plan:
 
 def plan(spec: SweepSpec) -> Plan:
     """Design points → simulations (sharing across margins) → chunks; every config validated once."""
+    sizes = [len(f.values or ()) for f in spec.factors]
+    check_design(spec.design, spec.samples, sizes, len(spec.scenarios), spec.replications)  # before building it
     _, one = design(spec)
     scenarios = spec.scenarios or (("", {}),)
     points: list[dict[str, Any]] = []

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,6 +17,7 @@ from sim import __version__
 from sim.core.config import FIELDS, ConfigError, from_mapping, load
 from sim.core.levels import LEVEL_NAMES
 from sim.engine import checks
+from sim.files import read_toml
 
 # ----------------------------------------------------------------------------------------------------------------
 # Names
@@ -460,16 +460,7 @@ def read_spec_file(path: str | Path) -> SweepSpec:
     """Read a sweep spec file (paths inside it are relative to the file); :func:`sim.engine.sweep.load_spec` also
     checks every simulation's config."""
     path = Path(path)
-    try:
-        text = path.read_bytes().decode()
-    except OSError as error:
-        raise checks.fail("SPEC", f"cannot read {path}: {error.strerror or error}") from None
-    except UnicodeDecodeError as error:
-        raise checks.fail("SPEC", f"{path} is not UTF-8 text: {error}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise checks.fail("SPEC", f"{path} is not valid TOML: {error}") from None
+    data, text = read_toml(path, "SPEC")
     spec = read_spec(data, base_dir=path.parent, source=str(path))
     return replace(spec, source_text=text)
 

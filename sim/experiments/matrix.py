@@ -26,9 +26,8 @@ import os
 import subprocess
 import sys
 import time
-import tomllib
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,8 @@ from sim.core.config import FIELDS, ConfigError, from_mapping, load
 from sim.core.levels import LEVEL_NAMES, level_index
 from sim.core.model import RelationshipModel
 from sim.engine import checks
+from sim.engine.evaluators import process_pool
+from sim.files import read_toml
 from sim.outputs.results import yearly
 from sim.outputs.stats import t_interval
 
@@ -377,16 +378,9 @@ def _blame(model_field: str, cell: Cell) -> str:
 def load_spec(path: str | Path) -> MatrixSpec:
     """Read and validate a matrix spec file (paths inside it are relative to the file)."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise checks.fail("--spec", f"cannot read {path}: {error.strerror or error}") from None
-    try:
-        data = tomllib.loads(raw.decode())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise checks.fail("--spec", f"{path} is not valid TOML: {error}") from None
+    data, text = read_toml(path, "--spec")
     spec = parse_spec(data, base_dir=path.parent, source=str(path))
-    return replace(spec, source_hash=hashlib.sha256(raw).hexdigest()[:16])
+    return replace(spec, source_hash=hashlib.sha256(text.encode()).hexdigest()[:16])
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -556,7 +550,7 @@ def execute(tasks: Sequence[Mapping[str, Any]], workers: int = 1, progress: bool
                 results[i] = simulate(tasks[i])
                 bar.update()
         else:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
+            with process_pool(workers) as pool:  # workers ignore Ctrl+C, die with this process, stop on errors
                 futures = {pool.submit(simulate, tasks[i]): i for i in order}
                 for future in as_completed(futures):
                     results[futures[future]] = future.result()

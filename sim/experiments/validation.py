@@ -13,7 +13,6 @@ import hashlib
 import json
 import math
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from scipy import optimize
 from sim.core.config import FIELDS, Config, ConfigError, from_mapping, load
 from sim.core.model import RelationshipModel
 from sim.core.trace import OUTCOMES, repurchase_after_problem
-from sim.files import atomic_write
+from sim.files import atomic_write, read_toml
 from sim.outputs.results import run
 from sim.outputs.stats import mean_interval
 
@@ -205,12 +204,7 @@ _TARGET_KEYS = {"experiment", "measure", "source", "description", "value", "tole
 def load_spec(path: str | Path) -> Spec:
     """Read and check a validation spec; every problem is a ConfigError naming the key."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as error:
-        raise ConfigError("--spec", f"cannot read {path}: {error.strerror or error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError("--spec", f"{path} is not valid TOML: {error}") from None
+    data = read_toml(path, "--spec")[0]
     unknown = set(data) - {"settings", "scenarios", "targets", "calibration"}
     if unknown:
         raise ConfigError(sorted(unknown)[0], "unknown section; allowed: settings, scenarios, targets, calibration")

@@ -14,6 +14,9 @@ from sim.errors import ConfigError
 from sim.experiments.matrix import MatrixResult, MatrixSpec, render_report
 from sim.files import staged_folder
 
+# What `relsim matrix` writes (an earlier relsim wrote exactly these without a marker).
+FILES = ("REPORT.md", "cells.csv", "heatmap.png", "parameters.json", "profit_by_level.png", "runs.csv.gz",
+         "technology_heavy.csv", "tiered.csv")  # fmt: skip
 
 def _level_colours() -> list[Any]:
     from matplotlib import colormaps
@@ -140,7 +143,7 @@ def write_results(out_dir: str | Path, result: MatrixResult) -> Path:
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError("--out", f"{out} exists and is not a directory")
-    with staged_folder(out) as staging:
+    with staged_folder(out, "matrix", legacy=FILES) as staging:
         started = time.perf_counter()
         result.cells.to_csv(staging / "cells.csv", index=False)
         result.technology_heavy.to_csv(staging / "technology_heavy.csv", index=False)

@@ -10,6 +10,8 @@ import pandas as pd
 from sim.experiments.validation import Spec
 from sim.files import staged_folder
 
+LEGACY = ("REPORT.md", "results.csv", "measurements.csv", "*.png")  # an earlier relsim's report (no marker)
+
 
 def write_report(
     out: str | Path, spec: Spec, base_path: str | None, table: pd.DataFrame, measurements: pd.DataFrame, seconds: float
@@ -18,7 +20,7 @@ def write_report(
     from matplotlib.figure import Figure
 
     out = Path(out)
-    with staged_folder(out) as scratch:
+    with staged_folder(out, "validate", legacy=LEGACY) as scratch:
         table.to_csv(scratch / "results.csv", index=False)
         for row in table.itertuples():
             target = next(t for t in spec.targets if t.name == row.target)
