@@ -211,7 +211,8 @@ def _survey(claim: _Claim) -> tuple[set[str], set[str]]:
             other = marker.get("command")
             whose = f"the output of `relsim {other}`" if other != "?" else "a relsim marker it cannot read"
             raise _fail(claim, f"{claim.shown} holds {whose}; give another folder")
-    foreign = entries - owned - claim.keep
+    unowned = entries - owned
+    foreign = unowned - claim.keep
     if foreign and not claim.force:
         names = ", ".join(sorted(foreign)[:3]) + (", ..." if len(foreign) > 3 else "")
         raise _fail(
@@ -219,8 +220,8 @@ def _survey(claim: _Claim) -> tuple[set[str], set[str]]:
             f"{claim.shown} holds {len(foreign)} file{'s' if len(foreign) != 1 else ''} relsim did not write "
             f"({names}); give a new or empty folder, or add --force to write beside them (they are never touched)",
         )
-    clash = foreign & claim.keep if claim.force else (entries - owned) & claim.keep
-    if clash:
+    clash = unowned & (claim.keep | {name for name in claim.legacy if not any(c in name for c in "*?[")})
+    if clash:  # a name this command writes, taken by a file it did not write: never replaced, even with --force
         raise _fail(claim, f"{claim.shown} already holds {sorted(clash)[0]}, which relsim did not write")
     return owned, foreign
 
@@ -304,7 +305,7 @@ def output_folder(
         return
     claim = _Claim(path, str(out), command, force, option, set(keep), legacy)
     _survey(claim)  # refuse before anything is created
-    created = not path.exists()
+    created, marked = not path.exists(), (path / MARKER).exists()
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -320,15 +321,13 @@ def output_folder(
     except BaseException:
         if claim.lock >= 0:
             os.close(claim.lock)
-        if created:
-            _remove_if_bare(path)
+        _undo(path, created, marked)
         raise
     _CLAIMS[path] = claim
     try:
         yield Path(out)
     except BaseException:
-        if created:
-            _remove_if_bare(path)
+        _undo(path, created, marked)
         raise
     finally:
         _CLAIMS.pop(path, None)
@@ -336,12 +335,15 @@ def output_folder(
             os.close(claim.lock)
 
 
-def _remove_if_bare(path: Path) -> None:
-    """Remove a folder this run created if it still holds nothing but relsim's marker and lock."""
+def _undo(path: Path, created: bool, marked: bool) -> None:
+    """After a failure: take back the marker and lock this claim added if nothing of relsim's was written, and the
+    folder itself if this claim created it and it is empty again."""
     with contextlib.suppress(OSError):
-        if {p.name for p in path.iterdir()} <= set(RESERVED):
+        present = {p.name for p in path.iterdir()} - set(RESERVED)
+        if not marked and not present & set((_read_marker(path) or {}).get("files", [])):
             for name in RESERVED:
                 (path / name).unlink(missing_ok=True)
+        if created and not any(path.iterdir()):
             path.rmdir()
 
 

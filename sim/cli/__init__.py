@@ -2,7 +2,8 @@
 
 Every subcommand validates all its input before it runs anything; a bad value ends the command with one line on
 stderr naming the field and what is allowed, exit status 2, and no output files. Ctrl+C ends it with one line and
-exit status 130. Domain modules are imported inside the handlers, so ``relsim --help`` starts instantly.
+exit status 130 (SIGTERM: 143), its workers stopped and nothing half-written. Domain modules are imported inside
+the handlers, so ``relsim --help`` starts instantly.
 """
 
 from __future__ import annotations
@@ -32,19 +33,32 @@ def build_parser() -> Parser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`): stop like Ctrl+C, so workers are stopped and folders released on the way out."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    process = argv is None and threading.current_thread() is threading.main_thread()  # the program, not a test
+    if process:
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         with holding():  # output folders claimed by the command are released (and unlocked) when it ends
             return COMMANDS[args.command][1](args)
     except ConfigError as error:
         sys.stderr.write(f"relsim: error: {error}\n")
         return 2
-    except KeyboardInterrupt:
-        if threading.current_thread() is threading.main_thread() and argv is None:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # the process is ending: further presses change nothing
-        sys.stderr.write("relsim: interrupted; rerun the same command to resume\n")
-        return 130
+    except KeyboardInterrupt as interrupt:
+        if process:  # the process is ending: further presses or signals change nothing
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stopped = "stopped" if isinstance(interrupt, Terminated) else "interrupted"
+        sys.stderr.write(f"relsim: {stopped}; rerun the same command to resume\n")
+        return 143 if isinstance(interrupt, Terminated) else 130
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
