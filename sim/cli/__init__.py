@@ -62,3 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
+    except OSError as error:  # the disk is full, a file went away: which, in one line (what was written is whole)
+        where = f"{error.filename}: " if error.filename else ""
+        sys.stderr.write(f"relsim: error: {where}{error.strerror or error}\n")
+        return 1

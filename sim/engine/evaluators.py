@@ -109,7 +109,30 @@ def _start_worker() -> None:
     """Pool initializer: Ctrl+C reaches the whole process group, but only the parent acts on it (it stops the
     workers), so a worker never prints a traceback; and the worker dies with its parent (:func:`_die_with_parent`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the command line's handler: stopping a worker just ends it
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD_BACK)  # (held back while the pool started: see _new_pool)
     _die_with_parent()
+
+
+_HELD_BACK = {signal.SIGINT, signal.SIGTERM}
+
+
+def _new_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool with every worker started now, with Ctrl+C and SIGTERM held back meanwhile: a signal arriving while
+    a worker is forked would otherwise interrupt Python's fork callbacks and print an "Exception ignored" trace."""
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(), initializer=_start_worker)
+    if threading.current_thread() is not threading.main_thread():
+        return pool
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_BACK)
+        try:
+            pool.submit(int)  # the first item starts all the workers (fork) or the first one (spawn)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a press meanwhile is delivered now
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    return pool
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
@@ -137,7 +160,7 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
 def process_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     """A process pool whose workers ignore Ctrl+C and die with this process; it waits for its work on a normal
     exit and stops its workers at once when the block is left by an exception (Ctrl+C included)."""
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(), initializer=_start_worker)
+    pool = _new_pool(workers)
     try:
         yield pool
     except BaseException:
@@ -160,8 +183,7 @@ class ProcessPoolEvaluator(Evaluator):
         self._pool: ProcessPoolExecutor | None = None
 
     def _start(self) -> None:
-        context = _pool_context()
-        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_start_worker)
+        self._pool = _new_pool(self.workers)
 
     def __exit__(self, *exc: object) -> None:
         if exc[0] is not None and self._depth == 1 and self._pool is not None:

@@ -1,0 +1,163 @@
+"""Interrupts (issue 11): Ctrl+C (pressed twice, as impatient people do) ends a sweep or the matrix with one line
+and exit status 130, without hanging; SIGTERM and SIGKILL of the parent leave no worker running; the app's server
+stops with `relsim app` even when that is killed with SIGKILL."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = f"""
+[sweep]
+base_config = "{ROOT / "experiments" / "calibrated.toml"}"
+replications = 4
+seed = 7
+chunk_size = 1
+
+[fixed]
+years = 3
+n_customers = 1500
+
+[vary]
+level = ["reactive", "partnership"]
+problem_rate = {{ low = 0.1, high = 1.0, steps = 10 }}
+"""
+
+
+def live(pgid: int) -> list[int]:
+    """Processes of a process group still running (zombies, already dead, are not counted)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == pgid and fields[0] != "Z":
+                    found.append(int(entry.name))
+    return found
+
+
+def wait_for(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+@pytest.fixture
+def command(tmp_path):
+    """Start `python -m sim ...` in its own process group (as a terminal would), and always clean it up."""
+    started: list[subprocess.Popen] = []
+
+    def start(*args: str) -> subprocess.Popen:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sim", *args],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def sweep_args(tmp_path: Path) -> list[str]:
+    (tmp_path / "spec.toml").write_text(textwrap.dedent(SPEC))
+    return ["sweep", "spec.toml", "--out", "out", "--workers", "2"]
+
+
+def matrix_args(tmp_path: Path) -> list[str]:
+    return ["matrix", "--quick", "--spec", str(ROOT / "experiments" / "matrix.toml"), "--out", "out", "--workers", "2"]
+
+
+def busy(tmp_path: Path, which: str, process: subprocess.Popen) -> bool:
+    """Running with its workers (or already finished, which the caller then reports)."""
+    return (running(tmp_path, which) and len(live(process.pid)) >= 3) or process.poll() is not None
+
+
+def running(tmp_path: Path, which: str) -> bool:
+    """Work is under way: the sweep has stored a part, or the matrix holds its folder (its workers come next)."""
+    if which == "sweep":
+        return any((tmp_path / "out" / "parts").glob("part-*.parquet"))
+    return (tmp_path / "out" / ".relsim-lock").exists()
+
+
+@pytest.mark.parametrize("which", ["sweep", "matrix"])
+def test_two_quick_ctrl_c_end_with_one_line_and_no_hang(which, tmp_path, command):
+    process = command(*(sweep_args(tmp_path) if which == "sweep" else matrix_args(tmp_path)))
+    assert wait_for(lambda: busy(tmp_path, which, process), 60)
+    assert process.poll() is None, "finished before it could be interrupted"
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl+C reaches the whole foreground group
+    time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=20)  # no hang
+    assert process.returncode == 130
+    bars = ("relsim sweep", "relsim matrix:")  # progress bars
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip() and not line.startswith(bars)]
+    assert lines == ["relsim: interrupted; rerun the same command to resume"], err[-3000:]
+    assert wait_for(lambda: not live(process.pid), 5), f"left running: {live(process.pid)}"
+
+
+@pytest.mark.parametrize(
+    ("which", "signum"), [("sweep", signal.SIGTERM), ("matrix", signal.SIGTERM), ("matrix", signal.SIGKILL)]
+)
+def test_no_worker_outlives_its_parent(which, signum, tmp_path, command):
+    process = command(*(sweep_args(tmp_path) if which == "sweep" else matrix_args(tmp_path)))
+    assert wait_for(lambda: busy(tmp_path, which, process), 60)
+    assert process.poll() is None  # the parent and its workers are busy
+    os.kill(process.pid, signum)  # the parent only
+    process.wait(timeout=20)
+    assert wait_for(lambda: not live(process.pid), 10), f"orphaned workers: {live(process.pid)}"
+
+
+def test_the_app_server_stops_when_relsim_app_is_killed(tmp_path):
+    """`relsim app` with a stand-in server (a sleeping process that writes its pid); SIGKILL the command."""
+    pid_file = tmp_path / "server.pid"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    stand_in = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+    program = (
+        "import sys; from sim.viz import server; server.missing_modules = lambda: []; "
+        f"server.server_command = lambda *_: [sys.executable, '-c', {stand_in!r}]; "
+        f"from sim.cli import main; sys.exit(main(['app', '--port', '{port}']))"
+    )
+    app = subprocess.Popen([sys.executable, "-c", program], cwd=ROOT, stdout=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: pid_file.is_file() and pid_file.read_text().isdigit(), 60)
+        server = int(pid_file.read_text())
+        app.kill()
+        app.wait(timeout=10)
+
+        def gone() -> bool:
+            try:
+                state = Path(f"/proc/{server}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                return True
+            return state == "Z"
+
+        assert wait_for(gone, 10), "the app server outlived `relsim app`"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            app.kill()
+        if pid_file.is_file() and pid_file.read_text().isdigit():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
