@@ -25,7 +25,7 @@ import tempfile
 import tomllib
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +43,12 @@ MAX_TOML_BYTES = 1_000_000  # configs and specs are a few KB; this refuses /dev/
 # Files
 # ----------------------------------------------------------------------------------------------------------------
 def _fsync_folder(folder: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):  # some file systems cannot sync a folder; the files themselves are safe
         handle = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(handle)
         finally:
             os.close(handle)
-    except OSError:  # some file systems cannot sync a folder; the files themselves are safe
-        pass
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
@@ -166,10 +164,9 @@ def _read_marker(path: Path) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError):
-        return {"command": "?", "files": []}
-    if not isinstance(data, dict) or not isinstance(data.get("files"), list):
-        return {"command": "?", "files": []}
-    return data
+        data = None
+    ok = isinstance(data, dict) and isinstance(data.get("files"), list)
+    return data if ok else {"command": "?", "files": []}  # type: ignore[return-value]
 
 
 def _write_marker(path: Path, command: str, files: Collection[str]) -> None:
@@ -180,14 +177,14 @@ def _write_marker(path: Path, command: str, files: Collection[str]) -> None:
     atomic_write(path / MARKER, lambda tmp: tmp.write_text(text))
 
 
+def _plain(patterns: Collection[str]) -> set[str]:
+    return {p for p in patterns if not any(c in p for c in "*?[")}
+
+
 def _legacy(entries: set[str], patterns: tuple[str, ...]) -> bool:
     """Output of an earlier relsim (no marker): every entry matches a pattern and every plain name is there."""
-    plain = {p for p in patterns if not any(c in p for c in "*?[")}
-    return (
-        bool(patterns)
-        and plain <= entries
-        and all(any(fnmatch.fnmatchcase(e, p) for p in patterns) for e in entries)
-    )
+    matched = all(any(fnmatch.fnmatchcase(e, p) for p in patterns) for e in entries)
+    return bool(patterns) and _plain(patterns) <= entries and matched
 
 
 def _survey(claim: _Claim) -> tuple[set[str], set[str]]:
@@ -220,7 +217,7 @@ def _survey(claim: _Claim) -> tuple[set[str], set[str]]:
             f"{claim.shown} holds {len(foreign)} file{'s' if len(foreign) != 1 else ''} relsim did not write "
             f"({names}); give a new or empty folder, or add --force to write beside them (they are never touched)",
         )
-    clash = unowned & (claim.keep | {name for name in claim.legacy if not any(c in name for c in "*?[")})
+    clash = unowned & (claim.keep | _plain(claim.legacy))
     if clash:  # a name this command writes, taken by a file it did not write: never replaced, even with --force
         raise _fail(claim, f"{claim.shown} already holds {sorted(clash)[0]}, which relsim did not write")
     return owned, foreign
@@ -259,19 +256,13 @@ def _clean_scratch(claim: _Claim) -> None:
         _remove(leftover)
 
 
-def check_output(
-    out: str | Path,
-    command: str,
-    *,
-    force: bool = False,
-    keep: Collection[str] = (),
-    legacy: tuple[str, ...] = (),
-    option: str = "--out",
-) -> None:
-    """Refuse a folder :func:`output_folder` would refuse, creating nothing (a check before a long run)."""
+def check_output(out: str | Path, command: str, **options: Any) -> None:
+    """Refuse a folder :func:`output_folder` (same options) would refuse, creating nothing."""
+    option = options.get("option", "--out")
     path = _resolve(out, option)
     if path not in _CLAIMS:
-        _survey(_Claim(path, str(out), command, force, option, set(keep), legacy))
+        keep, legacy = set(options.get("keep", ())), tuple(options.get("legacy", ()))
+        _survey(_Claim(path, str(out), command, options.get("force", False), option, keep, legacy))
 
 
 @contextmanager
@@ -348,20 +339,12 @@ def _undo(path: Path, created: bool, marked: bool) -> None:
 
 
 @contextmanager
-def staged_folder(
-    out: str | Path,
-    command: str,
-    *,
-    force: bool = False,
-    keep: Collection[str] = (),
-    legacy: tuple[str, ...] = (),
-    option: str = "--out",
-) -> Iterator[Path]:
-    """Claim ``out`` (see :func:`output_folder`) and yield an empty staging folder; when the block succeeds its
-    files replace this command's earlier outputs in ``out``, and the earlier ones it no longer writes are removed.
-    Files relsim did not write (``force``) and ``keep`` names are never touched. On failure ``out`` is unchanged."""
-    with output_folder(out, command, force=force, keep=keep, legacy=legacy, option=option):
-        claim = _CLAIMS[_resolve(out, option)]
+def staged_folder(out: str | Path, command: str, **options: Any) -> Iterator[Path]:
+    """Claim ``out`` (:func:`output_folder`, same options) and yield an empty staging folder; when the block
+    succeeds its files replace this command's earlier outputs in ``out``, and the earlier ones it no longer writes
+    are removed. Files relsim did not write and ``keep`` names are never touched. On failure ``out`` is unchanged."""
+    with output_folder(out, command, **options):
+        claim = _CLAIMS[_resolve(out, options.get("option", "--out"))]
         try:
             staging = Path(tempfile.mkdtemp(dir=claim.path.parent, prefix=f".{claim.path.name}{STAGING}"))
         except OSError:  # the parent is not writable: stage inside the folder (published file by file)
@@ -376,7 +359,7 @@ def staged_folder(
 def _publish(claim: _Claim, staging: Path) -> None:
     path = claim.path
     names = {p.name for p in staging.iterdir()} - set(RESERVED)
-    owned, foreign = _survey(claim)
+    owned, foreign = _survey(replace(claim, force=True))  # files that appeared meanwhile stay, untouched
     clash = names & (foreign | claim.keep)
     if clash:
         raise _fail(claim, f"{claim.shown} already holds {sorted(clash)[0]}, which relsim did not write; kept it")
@@ -393,13 +376,11 @@ def _exchange(first: Path, second: Path) -> bool:
     """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False where the system cannot."""
     if sys.platform != "linux":
         return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        at_cwd, rename_exchange = -100, 2
-        done = libc.renameat2(at_cwd, os.fsencode(first), at_cwd, os.fsencode(second), rename_exchange) == 0
+    try:  # AT_FDCWD = -100, RENAME_EXCHANGE = 2
+        done = ctypes.CDLL(None, use_errno=True).renameat2(-100, os.fsencode(first), -100, os.fsencode(second), 2) == 0
     except (OSError, AttributeError):
         return False
-    if not done and ctypes.get_errno() not in (errno.EINVAL, errno.ENOSYS, errno.EPERM):
+    if not done and ctypes.get_errno() not in (errno.EINVAL, errno.ENOSYS, errno.EPERM):  # else: not supported
         raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), str(second))
     return done
 
