@@ -88,22 +88,32 @@ def matrix_args(tmp_path: Path) -> list[str]:
     return ["matrix", "--quick", "--spec", str(ROOT / "experiments" / "matrix.toml"), "--out", "out", "--workers", "2"]
 
 
-def busy(tmp_path: Path, which: str, process: subprocess.Popen) -> bool:
-    """Running with its workers (or already finished, which the caller then reports)."""
-    return (running(tmp_path, which) and len(live(process.pid)) >= 3) or process.poll() is not None
+def workers(parent: int) -> list[int]:
+    """Live pool workers of ``parent``: its children running the same command line (forked from it)."""
+
+    def cmdline(pid: int | str) -> bytes:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+    found = []
+    with contextlib.suppress(OSError):
+        own = cmdline(parent)
+        for pid in live(parent):
+            with contextlib.suppress(OSError):
+                ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+                if ppid == parent and cmdline(pid) == own:
+                    found.append(pid)
+    return found
 
 
-def running(tmp_path: Path, which: str) -> bool:
-    """Work is under way: the sweep has stored a part, or the matrix holds its folder (its workers come next)."""
-    if which == "sweep":
-        return any((tmp_path / "out" / "parts").glob("part-*.parquet"))
-    return (tmp_path / "out" / ".relsim-lock").exists()
+def busy(process: subprocess.Popen) -> bool:
+    """Both pool workers are running (or the command already finished, which the caller then reports)."""
+    return len(workers(process.pid)) >= 2 or process.poll() is not None
 
 
 @pytest.mark.parametrize("which", ["sweep", "matrix"])
 def test_two_quick_ctrl_c_end_with_one_line_and_no_hang(which, tmp_path, command):
     process = command(*(sweep_args(tmp_path) if which == "sweep" else matrix_args(tmp_path)))
-    assert wait_for(lambda: busy(tmp_path, which, process), 60)
+    assert wait_for(lambda: busy(process), 60)
     assert process.poll() is None, "finished before it could be interrupted"
     os.killpg(process.pid, signal.SIGINT)  # Ctrl+C reaches the whole foreground group
     time.sleep(0.05)
@@ -121,7 +131,7 @@ def test_two_quick_ctrl_c_end_with_one_line_and_no_hang(which, tmp_path, command
 )
 def test_no_worker_outlives_its_parent(which, signum, tmp_path, command):
     process = command(*(sweep_args(tmp_path) if which == "sweep" else matrix_args(tmp_path)))
-    assert wait_for(lambda: busy(tmp_path, which, process), 60)
+    assert wait_for(lambda: busy(process), 60)
     assert process.poll() is None  # the parent and its workers are busy
     os.kill(process.pid, signum)  # the parent only
     process.wait(timeout=20)

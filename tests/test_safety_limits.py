@@ -137,9 +137,9 @@ def test_the_counted_design_size_is_the_built_one(design, samples):
     }
     spec = parse_spec(data)
     sizes = [len(f.values or ()) for f in spec.factors]
-    assert limits.design_runs(spec.design, spec.samples, sizes, len(spec.scenarios), spec.replications) == plan(
-        spec
-    ).runs
+    assert (
+        limits.design_runs(spec.design, spec.samples, sizes, len(spec.scenarios), spec.replications) == plan(spec).runs
+    )
 
 
 @pytest.mark.parametrize(

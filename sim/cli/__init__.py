@@ -8,6 +8,8 @@ the handlers, so ``relsim --help`` starts instantly.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import signal
 import sys
 import threading
@@ -41,6 +43,13 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated
 
 
+def _forget_unhandled_interrupt() -> None:
+    """CPython 3.11 flags a Ctrl+C raised inside eval() (as namedtuple() runs while modules import) as unhandled
+    even when it is caught, and then ends the process by SIGINT instead of with our exit status: clear the flag."""
+    with contextlib.suppress(ValueError, AttributeError, OSError):
+        ctypes.c_int.in_dll(ctypes.pythonapi, "_Py_UnhandledKeyboardInterrupt").value = 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     process = argv is None and threading.current_thread() is threading.main_thread()  # the program, not a test
@@ -56,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if process:  # the process is ending: further presses or signals change nothing
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            _forget_unhandled_interrupt()
         stopped = "stopped" if isinstance(interrupt, Terminated) else "interrupted"
         sys.stderr.write(f"relsim: {stopped}; rerun the same command to resume\n")
         return 143 if isinstance(interrupt, Terminated) else 130

@@ -105,24 +105,38 @@ def _die_with_parent() -> None:
         pass
 
 
+_HELD_BACK = (signal.SIGINT, signal.SIGTERM)
+
+
 def _start_worker() -> None:
     """Pool initializer: Ctrl+C reaches the whole process group, but only the parent acts on it (it stops the
     workers), so a worker never prints a traceback; and the worker dies with its parent (:func:`_die_with_parent`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the command line's handler: stopping a worker just ends it
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD_BACK)  # (held back while the pool started: see _new_pool)
     _die_with_parent()
 
 
-_HELD_BACK = {signal.SIGINT, signal.SIGTERM}
-
-
 def _new_pool(workers: int) -> ProcessPoolExecutor:
-    """A pool with every worker started now, with Ctrl+C and SIGTERM held back meanwhile: a signal arriving while
-    a worker is forked would otherwise interrupt Python's fork callbacks and print an "Exception ignored" trace."""
+    """A pool with every worker started now, with Ctrl+C and SIGTERM held back meanwhile (and acted on right after):
+    a signal handled while a worker is forked would interrupt Python's fork callbacks (an "Exception ignored"
+    trace, a half-started pool). The workers inherit the holding handler until their initializer runs."""
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(), initializer=_start_worker)
     if threading.current_thread() is not threading.main_thread():
         return pool
+    held: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, _: held.append(signum)) for signum in _HELD_BACK}
+    try:
+        try:
+            pool.submit(int)  # the first item starts all the workers (fork) or the first one (spawn)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        if held and callable(previous[held[0]]):
+            previous[held[0]](held[0], None)  # e.g. raise KeyboardInterrupt, now that the pool can be stopped
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    return pool
     try:
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_BACK)
         try:
@@ -142,6 +156,7 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
     try:
         processes = list((getattr(pool, "_processes", None) or {}).values())
+        manager = getattr(pool, "_executor_manager_thread", None)  # (shutdown forgets it)
         pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             if process.is_alive():
@@ -151,6 +166,8 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
             if process.is_alive():
                 process.kill()
                 process.join(timeout=5)
+        if manager is not None:  # let it wind down now, not while the interpreter exits (an "ignored" trace)
+            manager.join(timeout=5)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
