@@ -146,9 +146,8 @@ def main() -> None:
     for name, value in figures["worker_bytes"].items():
         print(f"  worker {name:<16} {value / 2**20:6.0f} MiB")
     for constant, covered in figures["covered"].items():
-        print(
-            f"  {'covered    ' if covered else 'NOT covered'}  sim/core/limits.py {constant} = {getattr(limits, constant):,}"
-        )
+        status = "covered    " if covered else "NOT covered"
+        print(f"  {status}  sim/core/limits.py {constant} = {getattr(limits, constant):,}")
 
 
 if __name__ == "__main__":
