@@ -339,10 +339,12 @@ def _undo(path: Path, created: bool, marked: bool) -> None:
 
 
 @contextmanager
-def staged_folder(out: str | Path, command: str, **options: Any) -> Iterator[Path]:
+def staged_folder(out: str | Path, command: str, *, discard: Collection[str] = (), **options: Any) -> Iterator[Path]:
     """Claim ``out`` (:func:`output_folder`, same options) and yield an empty staging folder; when the block
     succeeds its files replace this command's earlier outputs in ``out``, and the earlier ones it no longer writes
-    are removed. Files relsim did not write and ``keep`` names are never touched. On failure ``out`` is unchanged."""
+    are removed. Files relsim did not write and ``keep`` names are never touched, except the ``keep`` names also in
+    ``discard`` (work this command kept while it ran, e.g. a resumable store): they go with the earlier outputs.
+    On failure ``out`` is unchanged."""
     with output_folder(out, command, **options):
         claim = _CLAIMS[_resolve(out, options.get("option", "--out"))]
         try:
@@ -351,6 +353,7 @@ def staged_folder(out: str | Path, command: str, **options: Any) -> Iterator[Pat
             staging = Path(tempfile.mkdtemp(dir=claim.path, prefix=STAGING))
         try:
             yield staging
+            claim.keep -= set(discard)  # (the claim ends with this command: nothing kept needs them any more)
             _publish(claim, staging)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

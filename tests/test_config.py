@@ -49,7 +49,7 @@ def test_bad_values_name_the_field(values, field):
 
 
 def test_message_lists_allowed_values():
-    with pytest.raises(ConfigError, match="one of basic, reactive, accountable, proactive, partnership"):
+    with pytest.raises(ConfigError, match="one of " + ", ".join(LEVEL_NAMES)):
         from_mapping({"level": "gold"})
     with pytest.raises(ConfigError, match="a number from 0 to 1"):
         from_mapping({"margin": 3})
@@ -96,5 +96,16 @@ def test_replace_validates():
     assert Config().replace(level="basic").level == "basic"
 
 
-def test_field_registry_matches_dataclass():
-    assert set(FIELDS) == {spec.name for spec in dataclasses.fields(Config)}
+def test_every_field_changed_at_once_is_read_back_from_as_dict():
+    """as_dict and from_mapping carry every field (sweeps, the matrix and exports rely on it), not only defaults."""
+    changed = {}
+    for name, spec in FIELDS.items():
+        if "choices" in spec.metadata:
+            changed[name] = next(c for c in reversed(spec.metadata["choices"]) if c != spec.default)
+        else:
+            changed[name] = spec.metadata["high"] if spec.default != spec.metadata["high"] else spec.metadata["low"]
+    config = from_mapping(changed)
+    values = config.as_dict()
+    assert {name: values[name] for name in FIELDS} == changed
+    assert from_mapping(values) == config
+    assert all(getattr(config, name) != spec.default for name, spec in FIELDS.items())

@@ -14,6 +14,7 @@ model run with a deliberately wrong parameter or rule (the power checks at the e
 
 from __future__ import annotations
 
+import math
 from functools import cache
 from typing import Any
 
@@ -44,6 +45,22 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "tier_share": 0.2,
         "competitor_entry_year": 2,
         "ivr_routing_share": 0.3,
+    },
+    # Customer segments (sim/core/segments.toml) switch on the mechanisms of issue 12; both models implement them.
+    # Key accounts: manager capacity and account elasticity, buyer power, field service, staffing, fixed programme
+    # costs, learning from distinct problems, bonds that build, contact wear-out, stronger relational effects.
+    "key_account_partnership": {"segment": "key_account", "level": "partnership"},
+    # Mass consumers: IVR routing, automated welcome calls, wear-out near the contact frequency, weaker effects.
+    "mass_consumer_proactive": {"segment": "mass_consumer", "level": "proactive"},
+    # Small businesses at Basic (warranty claims) with an Accountable tier, costs that scale with size and a welcome
+    # call that finds only some of the dissatisfied.
+    "small_business_tiered": {
+        "segment": "small_business",
+        "level": "basic",
+        "tier_level": "accountable",
+        "tier_share": 0.3,
+        "contact_cost_elasticity": 0.5,
+        "levels.accountable.welcome_call_detection": 0.6,
     },
 }
 METRICS = (
@@ -148,6 +165,26 @@ class _IvrLikeAgent(Customer):
         return False
 
 
+class _AverseLikeOthers(Customer):
+    """Contact wear-out with the contact-averse given an ideal volume like everyone else (theirs is 0)."""
+
+    def __init__(self, model: ReferenceModel, **kwargs: Any) -> None:
+        super().__init__(model, **kwargs)
+        if self.contact_averse:
+            self.ideal_contacts = model.random.gammavariate(2.0, model.config.ideal_contacts_per_year / 2.0)
+
+
+class _FlatAccountTeams(ReferenceModel):
+    """Account-team workload counted per account, forgetting that it grows with the account's size."""
+
+    def book_costs(self, customers: list[Customer]) -> None:
+        super().book_costs(customers)
+        config = self.config
+        accounts = sum(c.level.account_management for c in customers)
+        managers = math.ceil(accounts / config.accounts_per_manager)
+        self.tally["cost_account_management"] = managers * config.account_manager_cost / 12.0
+
+
 def _mutant(customer_class: type[Customer]) -> type[ReferenceModel]:
     return type(f"Reference{customer_class.__name__}", (ReferenceModel,), {"customer_class": customer_class})
 
@@ -155,13 +192,25 @@ def _mutant(customer_class: type[Customer]) -> type[ReferenceModel]:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("customer_class", "scenario", "flagged"),
-    [(_NoWelcomeCall, "accountable", "cost_to_serve_per_customer"), (_IvrLikeAgent, "reactive_ivr", "recovery_rate")],
+    [
+        (_NoWelcomeCall, "accountable", "cost_to_serve_per_customer"),
+        (_IvrLikeAgent, "reactive_ivr", "recovery_rate"),
+        (_AverseLikeOthers, "mass_consumer_proactive", "nps"),
+    ],
 )
 def test_docking_detects_a_wrong_rule(customer_class: type[Customer], scenario: str, flagged: str) -> None:
     params = SCENARIOS[scenario]
     mutant = _run(_mutant(customer_class), tuple(sorted(params.items())), REFERENCE_SEEDS)
     found = disagreements(mutant, vectorised(**params))
     assert any(item.startswith(flagged) for item in found), found
+
+
+@pytest.mark.slow
+def test_docking_detects_account_teams_that_ignore_account_size() -> None:
+    params = SCENARIOS["key_account_partnership"]
+    mutant = _run(_FlatAccountTeams, tuple(sorted(params.items())), REFERENCE_SEEDS)
+    found = disagreements(mutant, vectorised(**params))
+    assert any(item.startswith("cost_to_serve_per_customer") for item in found), found
 
 
 def test_reference_is_deterministic_and_shares_the_output_format() -> None:

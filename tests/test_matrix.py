@@ -1,5 +1,6 @@
 """The matrix experiment's machinery (issue 5): spec loading and validation, pairing by common random numbers,
-statistics, agreement scoring on constructed cases, parallel determinism, sampling, outputs and the command.
+statistics, agreement scoring on constructed cases, the engine underneath (margin sharing, evaluators, resume),
+sampling, outputs and the command. The committed results themselves: test_matrix_reference.py.
 
 These tests check how the experiment is run and scored, never which levels win.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import tomllib
 from dataclasses import replace
@@ -24,10 +26,15 @@ from sim.cli.common import resolve_spec
 from sim.core.config import ConfigError
 from sim.core.levels import LEVEL_NAMES
 from sim.core.model import RelationshipModel
+from sim.engine.evaluators import SequentialEvaluator
+from sim.engine.plan import derive_seed, plan, run_seed
 from sim.experiments import matrix
+from sim.outputs.accounts import accounts, ledger
 from sim.outputs.results import run_summary
 from sim.outputs.stats import t_interval
 from sim.viz.matrix import write_results
+
+POLICIES = 2 * len(LEVEL_NAMES) + len(LEVEL_NAMES) * (len(LEVEL_NAMES) - 1) // 2  # uniform, technology-heavy, tiered
 
 SPEC_PATH = Path(__file__).resolve().parents[1] / "experiments" / "matrix.toml"
 KOTLER = {
@@ -144,23 +151,22 @@ def test_a_missing_base_config_is_a_clear_error_naming_the_file(tmp_path):
 
 
 # --- common random numbers -----------------------------------------------------------------------------------------
-def test_every_level_policy_and_scenario_of_a_replication_uses_the_same_seed(tiny):
-    tasks = pd.DataFrame(
-        [
-            {"replication": t["replication"], "seed": t["config"]["seed"], "policy": t["policy"]}
-            for t in matrix.build_tasks(tiny)
-        ]
-    )
-    seeds = tasks.groupby("replication")["seed"].nunique()
-    assert (seeds == 1).all()
-    assert tasks.groupby("replication")["seed"].first().nunique() == tiny.replications
-    assert matrix.replication_seed(505, 2) == matrix.replication_seed(505, 2) != matrix.replication_seed(506, 2)
+def test_every_level_policy_and_scenario_of_a_replication_uses_the_same_seed(tiny, tiny_result):
+    runs = tiny_result.runs
+    assert (runs.groupby("replication")["seed"].nunique() == 1).all()
+    seeds = runs.groupby("replication")["seed"].first()
+    assert list(seeds) == tiny.seeds() and len(set(seeds)) == tiny.replications
+    # the engine's one seed rule under common random numbers: SeedSequence(base_seed, spawn_key=(r,))
+    compiled = matrix.sweep_spec(tiny)
+    assert compiled.common_random_numbers and compiled.seed == tiny.base_seed
+    assert [run_seed(compiled, 7, r) for r in range(tiny.replications)] == tiny.seeds()
+    assert derive_seed(505, 2) == derive_seed(505, 2) != derive_seed(506, 2)
 
 
 def test_the_initial_customers_are_identical_across_levels(spec):
     cell = next(c for c in spec.cells if c.row == "medium")
     cell = replace(cell, sample_customers=500)
-    seed = matrix.replication_seed(spec.base_seed, 0)
+    seed = spec.seeds()[0]
     shared = (
         "value",
         "revenue",
@@ -219,25 +225,34 @@ def _constructed() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+CONSTRUCTED = {"clear_best": "basic", "close": "reactive", "clear_worse": "accountable"}
+CONSTRUCTED_LEVELS = ["basic", "reactive", "accountable"]
+
+
+def _score(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    values = matrix.cube(
+        frame.assign(policy=frame["level"]), list(CONSTRUCTED), CONSTRUCTED_LEVELS, "discounted_profit"
+    )
+    recommended = np.array([CONSTRUCTED_LEVELS.index(level) for level in CONSTRUCTED.values()])
+    return matrix.verdicts(values, recommended)
+
+
 def test_agreement_scoring_on_a_constructed_case():
-    recommended = {"clear_best": "basic", "close": "reactive", "clear_worse": "accountable"}
-    scored = matrix.score_cells(_constructed(), recommended)
-    assert list(scored["best_level"]) == ["basic", "basic", "basic"]
+    scored = _score(_constructed())
+    assert [CONSTRUCTED_LEVELS[i] for i in scored["best"]] == ["basic", "basic", "basic"]
+    clear_best, close, clear_worse = range(3)
     # recommended is the best: agreement, difference exactly 0
-    assert scored.loc["clear_best", "agreement"] and scored.loc["clear_best", "diff_mean"] == 0
+    assert scored["agreement"][clear_best] and scored["diff"][clear_best] == 0
     # recommended is worse by 0.1 against paired noise of sd ~1: indistinguishable, so it agrees
-    close = scored.loc["close"]
-    assert close["agreement"] and close["diff_ci_low"] < 0 < close["diff_ci_high"]
+    assert scored["agreement"][close] and scored["low"][close] < 0 < scored["high"][close]
     # recommended is 20 worse with tiny paired noise: a disagreement, although the shared replication effect
     # (sd 50) would hide it from an unpaired comparison
-    worse = scored.loc["clear_worse"]
-    assert not worse["agreement"] and worse["diff_ci_low"] > 19
+    assert not scored["agreement"][clear_worse] and scored["low"][clear_worse] > 19
     assert scored["agreement"].sum() == 2
 
 
 def test_agreement_with_one_replication_needs_the_recommended_level_to_be_best():
-    frame = _constructed().query("replication == 1")  # close: reactive 1.1 below basic
-    scored = matrix.score_cells(frame, {"clear_best": "basic", "close": "reactive", "clear_worse": "accountable"})
+    scored = _score(_constructed().query("replication == 1"))  # close: reactive 1.1 below basic
     assert list(scored["agreement"]) == [True, False, False]
 
 
@@ -293,44 +308,82 @@ def test_mechanism_names_the_cost_or_the_lost_customers(spec):
 
 
 # --- execution ------------------------------------------------------------------------------------------------------
-def test_one_simulation_per_row_gives_the_accounts_of_every_margin(spec):
-    """The margin shortcut: the same numbers as direct runs at each margin."""
-    group = [c for c in spec.cells if c.row == "medium"]
-    group = [replace(c, sample_customers=400) for c in group]
-    for level in ("basic", "partnership"):
-        config = matrix.run_config(replace(spec, years=3), group[0], level, seed=7)
-        task = {
-            "scenario": "uniform",
-            "policy": level,
-            "level": level,
-            "tier_level": "none",
-            "replication": 0,
-            "config": config.as_dict(),
-            "cells": [{"cell": c.name, "margin": c.margin, "scale": c.scale} for c in group],
-        }
-        records = matrix.simulate(task)
-        for cell, record in zip(group, records, strict=True):
-            direct = run_summary({**config.as_dict(), "margin": cell.margin})
-            assert record["discounted_profit"] == pytest.approx(cell.scale * direct["discounted_profit"], rel=1e-9)
-            assert record["profit"] == pytest.approx(cell.scale * direct["profit"], rel=1e-9)
-            assert record["retention_rate"] == pytest.approx(direct["retention_rate"])
-            assert record["cost_to_serve_per_customer"] == pytest.approx(direct["cost_to_serve_per_customer"])
+def test_the_cells_of_a_row_share_one_simulation_and_match_direct_runs(tiny, tiny_result):
+    """The engine's margin sharing: one simulation per row × policy × replication gives every cell's accounts,
+    the same as a direct run of the cell (totals scaled from the sample)."""
+    rows = len({c.row for c in tiny.cells})  # the cells of a row differ only in margin
+    assert plan(matrix.sweep_spec(tiny)).simulations == rows * POLICIES * tiny.replications
+    runs = tiny_result.runs.merge(
+        pd.DataFrame({"cell": [c.name for c in tiny.cells], "row": [c.row for c in tiny.cells]})
+    )
+    shared = runs.groupby(["scenario", "row", "policy", "replication"])
+    assert (shared["retention_rate"].nunique() == 1).all() and (shared["revenue"].nunique() == 1).all()
+    cells = {c.name: c for c in tiny.cells}
+    for cell_name, scenario, level, tier_level, replication in (
+        ("medium_low", "uniform", "basic", "none", 0),
+        ("medium_high", "technology_heavy", "partnership", "none", 1),
+        ("few_medium", "tiered", "reactive", "proactive", 2),
+    ):
+        cell = cells[cell_name]
+        row = runs.query(
+            "cell == @cell_name and scenario == @scenario and level == @level and tier_level == @tier_level "
+            "and replication == @replication"
+        ).iloc[0]
+        config = matrix.run_config(
+            tiny, cell, level, tiny.seeds()[replication], tier_level=tier_level, scenario=scenario
+        )
+        direct = run_summary(config.as_dict())
+        assert row["seed"] == config.seed
+        assert row["discounted_profit"] == pytest.approx(cell.scale * direct["discounted_profit"], rel=1e-9)
+        assert row["profit"] == pytest.approx(cell.scale * direct["profit"], rel=1e-9)
+        assert row["retention_rate"] == pytest.approx(direct["retention_rate"], rel=1e-12)
+        assert row["cost_to_serve_per_customer"] == pytest.approx(direct["cost_to_serve_per_customer"], rel=1e-12)
 
 
 def test_results_are_identical_with_one_and_two_workers(tiny, tiny_result):
-    parallel = matrix.execute(matrix.build_tasks(tiny), workers=2)
-    pd.testing.assert_frame_equal(parallel, tiny_result.runs, check_exact=True)
+    parallel = matrix.run_matrix(tiny, workers=2)
+    assert parallel.evaluator.startswith("process pool")
+    pd.testing.assert_frame_equal(parallel.runs, tiny_result.runs, check_exact=True)
+
+
+class StopAfter(SequentialEvaluator):
+    """Runs ``chunks`` chunks, then stops as Ctrl+C would."""
+
+    def __init__(self, chunks: int) -> None:
+        self.chunks = chunks
+
+    def evaluate(self, function, items):
+        for count, pair in enumerate(super().evaluate(function, items)):
+            if count == self.chunks:
+                raise KeyboardInterrupt
+            yield pair
+
+
+def test_an_interrupted_matrix_resumes_where_it_stopped(tiny, tiny_result, tmp_path):
+    store = tmp_path / "runs"
+    with pytest.raises(KeyboardInterrupt):
+        matrix.run_matrix(tiny, evaluator=StopAfter(5), store=store)
+    assert len(list((store / "parts").glob("part-*.parquet"))) == 5
+    resumed = matrix.run_matrix(tiny, workers=1, store=store)
+    stored = plan(matrix.sweep_spec(tiny))
+    assert 0 < resumed.resumed == sum(len(t["targets"]) for c in stored.chunks[:5] for t in c["tasks"])
+    pd.testing.assert_frame_equal(resumed.runs, tiny_result.runs, check_exact=True)
+    again = matrix.run_matrix(tiny, evaluator=StopAfter(0), store=store)  # finished: nothing left to run
+    assert again.resumed == len(tiny_result.runs)
+    pd.testing.assert_frame_equal(again.runs, tiny_result.runs, check_exact=True)
 
 
 def test_the_tiny_design_is_complete(tiny, tiny_result):
     runs = tiny_result.runs
-    assert len(runs) == 9 * (5 + 5 + 10) * tiny.replications
+    n = len(tiny.cells)
+    assert len(runs) == n * POLICIES * tiny.replications
     assert set(runs["scenario"]) == set(matrix.SCENARIOS)
-    assert len(tiny_result.cells) == 45 and len(tiny_result.technology_heavy) == 45 and len(tiny_result.tiered) == 90
+    assert set(runs["policy"]) == {label for s in matrix.SCENARIOS for label, _, _ in matrix.policies(s)}
+    levels = len(LEVEL_NAMES)
+    assert len(tiny_result.cells) == n * levels and len(tiny_result.technology_heavy) == n * levels
+    assert len(tiny_result.tiered) == n * levels * (levels - 1) // 2
     assert tiny_result.tiered.groupby("cell")["is_best_tiered"].sum().eq(1).all()
-    assert 0 <= tiny_result.agreement <= 9
-    low, high = tiny_result.agreement_ci
-    assert 0 <= low <= high <= 9
+    assert tiny_result.agreement == int(tiny_result.verdicts["agreement"].sum())
 
 
 def test_per_customer_results_of_a_sample_do_not_depend_on_its_size(spec):
@@ -340,25 +393,11 @@ def test_per_customer_results_of_a_sample_do_not_depend_on_its_size(spec):
     for n in (5_000, 20_000):
         rows = []
         for r in range(4):
-            config = matrix.run_config(
-                spec, replace(cell, sample_customers=n), "reactive", matrix.replication_seed(9, r)
-            )
-            task = {
-                "scenario": "uniform",
-                "policy": "reactive",
-                "level": "reactive",
-                "tier_level": "none",
-                "replication": r,
-                "config": config.as_dict(),
-                "cells": [{"cell": cell.name, "margin": cell.margin, "scale": 1.0 / n}],
-            }  # per simulated customer
-            record = matrix.simulate(task)[0]
-            rows.append(
-                [
-                    record[k]
-                    for k in ("discounted_profit", "retention_rate", "cost_to_serve_per_customer", "customers_end")
-                ]
-            )
+            config = matrix.run_config(spec, replace(cell, sample_customers=n), "reactive", derive_seed(9, r))
+            model = RelationshipModel(config).run()
+            record = accounts(ledger(model.history, config.discount_rate), cell.margin, scale=1.0 / n)
+            names = ("discounted_profit", "retention_rate", "cost_to_serve_per_customer", "active_customers_end")
+            rows.append([record[k] for k in names])  # per simulated customer
         figures[n] = np.array(rows)
     small, large = figures[5_000], figures[20_000]
     se = np.sqrt(small.var(0, ddof=1) / len(small) + large.var(0, ddof=1) / len(large))
@@ -382,7 +421,7 @@ def test_write_results_produces_every_file_and_the_report_states_the_score(tiny_
     ):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     report = (out / "REPORT.md").read_text()
-    assert f"holds in {tiny_result.agreement} of 9 cells" in report
+    assert f"holds in {tiny_result.agreement} of {len(tiny_result.spec.cells)} cells" in report
     assert "Technology-heavy" in report and "Tiered" in report and "base seed 505" in report
     cells = pd.read_csv(out / "cells.csv")
     assert {
@@ -441,7 +480,7 @@ def test_the_command_runs_quick_and_prints_json(tmp_path, capsys):
     args = _parse(["--quick", "--json", "--workers", "1", "--spec", str(spec), "--out", str(tmp_path / "out")])
     assert commands.matrix(args) == 0
     records = json.loads(capsys.readouterr().out)
-    assert len(records) == 45
+    assert len(records) == 9 * len(LEVEL_NAMES)
     assert {
         "cell",
         "level",
@@ -476,3 +515,23 @@ def test_bad_options_name_the_option(argv, option, tmp_path):
 def test_the_default_spec_is_found_from_another_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert resolve_spec(commands.MATRIX_SPEC).resolve() == SPEC_PATH
+
+
+def test_a_level_added_in_the_base_config_is_compared_in_every_cell(tmp_path, capsys):
+    """A sixth level defined in data only (a [levels.NAME] table of the base config) runs through the matrix."""
+    spec = _tiny_spec_file(tmp_path)
+    base = tmp_path / "calibrated.toml"
+    base.write_text(
+        base.read_text() + '\n[levels.green_channel]\nbased_on = "reactive"\nresolution_probability = 0.95\n'
+    )
+    args = _parse(["--quick", "--json", "--workers", "1", "--spec", str(spec), "--out", str(tmp_path / "out")])
+    assert commands.matrix(args) == 0
+    records = json.loads(capsys.readouterr().out)
+    levels = [*LEVEL_NAMES, "green_channel"]
+    assert len(records) == 9 * len(levels)
+    by_cell: dict[str, set[str]] = {}
+    for record in records:
+        by_cell.setdefault(record["cell"], set()).add(record["level"])
+        assert math.isfinite(record["profit_mean"])
+    assert all(found == set(levels) for found in by_cell.values()) and len(by_cell) == 9
+    assert (tmp_path / "out" / "heatmap.png").stat().st_size > 1_000

@@ -171,3 +171,37 @@ def test_the_app_server_stops_when_relsim_app_is_killed(tmp_path):
         if pid_file.is_file() and pid_file.read_text().isdigit():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def test_an_interrupted_matrix_resumes_when_the_same_command_is_run_again(tmp_path, monkeypatch, capsys):
+    """The message's promise holds for the matrix: its store in OUT/runs/ belongs to the matrix's folder (marked,
+    locked), so the same command continues it; once the results are in, the store is gone from folder and marker."""
+    import json
+
+    from sim.cli import main
+    from sim.engine import evaluators
+    from sim.files import MARKER
+    from sim.viz.matrix import FILES, STORE
+
+    class StopAfter(evaluators.SequentialEvaluator):
+        def evaluate(self, function, items):
+            for count, pair in enumerate(super().evaluate(function, items)):
+                if count == 3:
+                    raise KeyboardInterrupt  # as Ctrl+C would, after three chunks are stored
+                yield pair
+
+    out = tmp_path / "matrix"
+    args = ["matrix", "--quick", "--replications", "2", "--spec", str(ROOT / "experiments" / "matrix.toml")]
+    args += ["--out", str(out), "--workers", "1"]
+    real = evaluators.make_evaluator
+    monkeypatch.setattr(evaluators, "make_evaluator", lambda *_, **__: StopAfter())
+    assert main(args) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == "relsim: interrupted; rerun the same command to resume"
+    assert len(list((out / STORE / "parts").glob("*.parquet"))) == 3
+    assert STORE in json.loads((out / MARKER).read_text())["files"]  # the store is the matrix's own
+    monkeypatch.setattr(evaluators, "make_evaluator", real)
+    assert main(args) == 0
+    assert "runs from an earlier start" in capsys.readouterr().out
+    assert not (out / STORE).exists()
+    assert json.loads((out / MARKER).read_text())["files"] == sorted(FILES)
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(FILES)

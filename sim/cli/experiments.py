@@ -17,10 +17,8 @@ from sim.cli.common import (
     DEFAULT_BASE,
     add_execution_options,
     add_force_option,
-    add_limit_options,
     at_least,
     hold_output,
-    progress,
     relax_limits,
     resolve_spec,
 )
@@ -37,7 +35,8 @@ def add_matrix(commands: Any) -> None:
         "matrix",
         help="run the matrix experiment: is Kotler's recommended level the most profitable in each cell?",
         description="Run every relationship level in each cell of Kotler's matrix (common random numbers), plus the "
-        "technology-heavy and tiered-policy claims, and write CSVs, figures and REPORT.md.",
+        "technology-heavy and tiered-policy claims, and write CSVs, figures and REPORT.md. The runs are kept in "
+        "OUT/runs/ until the results are written: an interrupted matrix continues there when started again.",
     )
     parser.add_argument(
         "--quick", action="store_true",
@@ -45,7 +44,6 @@ def add_matrix(commands: Any) -> None:
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the per-cell results as JSON")
     parser.add_argument("--replications", type=int, metavar="R", help="replications per cell and level")
-    parser.add_argument("--workers", type=int, metavar="N", help="worker processes (default: all cores)")
     parser.add_argument(
         "--out", metavar="DIR",
         help=f"output directory (default {MATRIX_OUT}/, or {MATRIX_QUICK_OUT}/ with --quick); an earlier matrix "
@@ -55,21 +53,20 @@ def add_matrix(commands: Any) -> None:
         "--spec", metavar="FILE", default=str(MATRIX_SPEC),
         help=f"experiment spec (default {MATRIX_SPEC}, from the current directory or the repository)",
     )  # fmt: skip
+    add_execution_options(parser)
     add_force_option(parser)
-    add_limit_options(parser)
 
 
 def matrix(args: argparse.Namespace) -> int:
-    from sim.core.limits import check_memory
-    from sim.engine.evaluators import check_workers, default_workers
+    from sim.engine.evaluators import make_evaluator
 
     at_least("--replications", args.replications)
-    check_workers(args.workers, args.oversubscribe)
+    evaluator = make_evaluator(args.workers, args.scheduler, args.dask, args.oversubscribe)
     spec_path = resolve_spec(args.spec)
     if not spec_path.is_file():
         raise ConfigError("--spec", f"file not found: {args.spec}")
     from sim.experiments import matrix as experiment
-    from sim.viz.matrix import FILES, write_results
+    from sim.viz.matrix import FILES, STORE, run_matrix
 
     spec = experiment.load_spec(spec_path)
     if args.quick:
@@ -78,19 +75,18 @@ def matrix(args: argparse.Namespace) -> int:
         spec = spec.reduced(replications=args.replications)
     out = Path(args.out) if args.out else (MATRIX_QUICK_OUT if args.quick else MATRIX_OUT)
     relax_limits(args)
-    check_memory([task["config"] for task in experiment.build_tasks(spec)], args.workers or default_workers())
-    hold_output(out, "matrix", force=args.force, legacy=FILES)
-    result = experiment.run_matrix(spec, workers=args.workers, progress=True)
-    write_results(out, result)
+    hold_output(out, "matrix", force=args.force, keep=(STORE,), legacy=FILES)  # the runs' memory: run_sweep checks
+    result = run_matrix(spec, out, evaluator, progress=True)
     if args.json:
         print(json.dumps(experiment.json_records(result), indent=2))
         return 0
     low, high = result.agreement_ci
     seconds = sum(result.timings.get(key, 0) for key in ("simulation_s", "analysis_s"))
+    resumed = f", {result.resumed:,} of {len(result.runs):,} runs from an earlier start" if result.resumed else ""
     print(
         f"relsim matrix: Kotler's recommendation holds in {result.agreement} of {len(spec.cells)} cells "
         f"({spec.confidence:.0%} bootstrap CI {low:.0f}–{high:.0f}); {spec.replications} replications, "
-        f"{spec.years} years, {seconds:.1f} s"
+        f"{spec.years} years, {seconds:.1f} s on {result.evaluator}{resumed}"
     )
     for _, row in result.verdicts.iterrows():
         mark = "agrees " if row["agreement"] else "DIFFERS"
@@ -104,67 +100,161 @@ def matrix(args: argparse.Namespace) -> int:
 
 
 # --- relsim validate / calibrate ----------------------------------------------------------------------------------
+VALIDATION_SPEC = "experiments/validation.toml"
+VALIDATE_EXIT = (
+    "Exit status: 0 when every target passes; 1 when the report was written but at least one target failed (the "
+    "failing targets are named on stderr, out-of-sample and calibration targets separately); 2 for bad input."
+)
+
+
 def add_validate(commands: Any) -> None:
-    validate = commands.add_parser("validate", help="reproduce the stylized facts and write the validation report")
-    validate.add_argument("--spec", default="experiments/validation.toml", help="targets file (TOML)")
+    validate = commands.add_parser(
+        "validate",
+        help="reproduce the stylized facts and write the validation report (exit 1 if a target fails)",
+        description="Run every experiment of the targets file over its replications (on the engine: --workers, "
+        "--dask, --scheduler; the numbers do not depend on them) and write REPORT.md, CSVs and one figure per "
+        "target. " + VALIDATE_EXIT,
+    )
+    validate.add_argument("--spec", default=VALIDATION_SPEC, help=f"targets file (TOML; default {VALIDATION_SPEC})")
     validate.add_argument(
         "--config", metavar="FILE.toml", default=DEFAULT_BASE, help="base config (default: the calibrated one)"
     )
     validate.add_argument("--out", default="results/validation", help="report folder")
-    validate.add_argument("--replications", type=int, help="seeds per experiment (default: the spec's)")
+    validate.add_argument(
+        "--replications", type=int, metavar="R",
+        help="seeds per experiment (default: the spec's; at least 2, since every value is shown with its 95%% CI)",
+    )  # fmt: skip
     validate.add_argument("--json", action="store_true", help="print the table as JSON")
+    add_execution_options(validate)
     add_force_option(validate)
 
 
 def validate(args: argparse.Namespace) -> int:
+    from sim.engine.evaluators import make_evaluator
     from sim.experiments import validation
-    from sim.viz.validation import LEGACY, write_report
+    from sim.viz.validation import LEGACY, interval_text, write_report
 
-    at_least("--replications", args.replications, 2)
-    spec = validation.load_spec(args.spec)
+    if args.replications is not None and args.replications < validation.MIN_REPLICATIONS:
+        raise ConfigError(
+            "--replications",
+            f"must be at least {validation.MIN_REPLICATIONS}: a 95 % interval needs two replications; got "
+            f"{args.replications}",
+        )
+    evaluator = make_evaluator(args.workers, args.scheduler, args.dask, args.oversubscribe)
+    spec = validation.load_spec(resolve_spec(args.spec))
     base = validation.base_config(args.config)
+    relax_limits(args)
     hold_output(args.out, "validate", force=args.force, legacy=LEGACY)
-    started = time.perf_counter()
-    measurements = validation.measure(spec, base, args.replications, progress=progress)
-    table = validation.compare(spec, measurements)
     if args.replications:
         spec.replications = args.replications
+    started = time.perf_counter()
+    with _Progress("relsim validate", "replication") as bar:
+        measurements = validation.measure(spec, base, evaluator=evaluator, progress=bar.advance)
+    table = validation.compare(spec, measurements)
     report = write_report(args.out, spec, args.config, table, measurements, time.perf_counter() - started)
-    sys.stderr.write("\n")
     if args.json:
         print(validation.summary_json(table))
     else:
         for row in table.itertuples():
-            print(f"{'pass' if row.passed else 'FAIL'}  {row.target:28s} {row.simulated:10.4g}   want {row.wanted}")
-        print(f"{int(table['passed'].sum())} of {len(table)} targets pass; report: {report}")
+            print(
+                f"{'pass' if row.passed else 'FAIL'}  {row.target:28s} {row.kind:13s} {row.simulated:10.4g} "
+                f"({interval_text(row.ci_low, row.ci_high)})   want {row.wanted}"
+            )
+        tally = validation.counts(table)
+        (test_passed, tests), (fit_passed, fits) = tally[validation.OUT_OF_SAMPLE], tally[validation.CALIBRATION]
+        print(
+            f"{int(table['passed'].sum())} of {len(table)} targets pass: {test_passed} of {tests} out-of-sample, "
+            f"{fit_passed} of {fits} calibration (fitted); report: {report}"
+        )
+    failed = validation.failures(table)
+    if any(failed.values()):
+        named = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in failed.items() if names)
+        sys.stderr.write(f"relsim validate: {sum(map(len, failed.values()))} target(s) failed ({named})\n")
+        return 1
     return 0
 
 
 def add_calibrate(commands: Any) -> None:
-    calibrate = commands.add_parser("calibrate", help="fit the behavioural parameters to the calibration targets")
-    calibrate.add_argument("--spec", default="experiments/validation.toml", help="targets file (TOML)")
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="fit the behavioural parameters to the calibration targets (writes a new file)",
+        description="Fit the spec's [calibration.parameters] to its targets marked calibrate = true (Powell's "
+        "method, simulated method of moments) and write the fitted values as a config file. By default the file "
+        "is new (out/calibrated-<spec hash>.toml): the committed experiments/calibrated.toml changes only when "
+        "named with --out and --force. A file relsim calibrate did not write is never replaced.",
+    )
+    calibrate.add_argument("--spec", default=VALIDATION_SPEC, help=f"targets file (TOML; default {VALIDATION_SPEC})")
     calibrate.add_argument("--config", metavar="FILE.toml", help="starting config (default: model defaults)")
-    calibrate.add_argument("--out", default=DEFAULT_BASE, help="where to write the fitted config")
+    calibrate.add_argument(
+        "--out", metavar="FILE.toml",
+        help="where to write the fitted config (default: out/calibrated-<spec hash>.toml); refused if it exists",
+    )  # fmt: skip
+    calibrate.add_argument(
+        "--force", action="store_true",
+        help="replace an existing --out file, provided relsim calibrate wrote it (never any other file)",
+    )  # fmt: skip
     calibrate.add_argument("--max-evaluations", type=int, default=250, help="budget of objective evaluations")
     calibrate.add_argument("--replications", type=int, default=2, help="seeds per objective evaluation")
+    add_execution_options(calibrate)
 
 
 def calibrate(args: argparse.Namespace) -> int:
+    from sim.engine.evaluators import make_evaluator
     from sim.experiments import validation
 
     at_least("--max-evaluations", args.max_evaluations)
     at_least("--replications", args.replications)
-    spec = validation.load_spec(args.spec)
+    evaluator = make_evaluator(args.workers, args.scheduler, args.dask, args.oversubscribe)
+    spec = validation.load_spec(resolve_spec(args.spec))
     base = validation.base_config(args.config)
-    result = validation.calibrate(spec, base, args.replications, args.max_evaluations, progress=progress)
-    sys.stderr.write("\n")
-    path = validation.write_calibrated(result, args.out, spec)
+    out = validation.check_out(args.out or validation.default_path(spec), args.force)
+    relax_limits(args)
+    with _Progress("relsim calibrate", "evaluation") as bar:
+        result = validation.calibrate(
+            spec, base, args.replications, args.max_evaluations, evaluator, progress=bar.evaluation
+        )
+    path = validation.write_calibrated(result, out, spec)
     for name, value in result.parameters.items():
         print(f"{name} = {value}")
     for row in result.fitted.itertuples():
         print(f"{'pass' if row.passed else 'FAIL'}  {row.target:28s} {row.simulated:8.3f}   want {row.wanted}")
     print(f"objective {result.objective:.3f} after {result.evaluations} evaluations; wrote {path}")
     return 0
+
+
+class _Progress:
+    """A progress line on stderr (tqdm, a dependency of mesa) fed by the experiments' progress callbacks; drawn
+    from the first callback on, when the total is known."""
+
+    def __init__(self, description: str, unit: str) -> None:
+        self.description, self.unit = description, unit
+        self._tqdm: Any = None
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._tqdm is not None:
+            self._tqdm.close()
+
+    def _line(self, total: int | None) -> Any:
+        if self._tqdm is None:
+            from tqdm import tqdm
+
+            self._tqdm = tqdm(desc=self.description, unit=self.unit, total=total, file=sys.stderr, mininterval=0.5)
+        return self._tqdm
+
+    def advance(self, done: int, total: int) -> None:
+        """measure's callback: replications done of total."""
+        line = self._line(total)
+        line.update(done - line.n)
+
+    def evaluation(self, count: int, objective: float, best: float) -> None:
+        """calibrate's callback: evaluations so far (Powell's total is not known in advance), the last and the
+        best objective."""
+        line = self._line(None)
+        line.set_postfix_str(f"objective {objective:.3f}, best {best:.3f}", refresh=False)
+        line.update(count - line.n)
 
 
 # --- relsim sweep / phase / sensitivity ---------------------------------------------------------------------------
@@ -220,7 +310,6 @@ def add_phase(commands: Any) -> None:
 
 
 def phase(args: argparse.Namespace) -> int:
-    from sim.core.levels import LEVEL_NAMES
     from sim.engine.evaluators import make_evaluator
     from sim.experiments.phase import load_phase
     from sim.viz.phase import LEGACY, run_phase
@@ -234,7 +323,7 @@ def phase(args: argparse.Namespace) -> int:
     print("relsim phase: share of the customers × margin grid won by each level")
     for scenario, part in table.groupby("scenario", sort=False):
         shares = part["winner"].value_counts(normalize=True)
-        text = "  ".join(f"{level} {shares.get(level, 0):4.0%}" for level in LEVEL_NAMES)
+        text = "  ".join(f"{level} {shares.get(level, 0):4.0%}" for level in spec.sweep.compare_levels)
         print(f"  {scenario or 'market':18s} {text}")
     print(f"  report: {out / 'REPORT.md'}")
     return 0

@@ -1,23 +1,34 @@
 """Run configuration: every input of a run, with its unit, default and allowed range, in one place.
 
 A :class:`Config` is immutable and validated on creation, so a run never starts with a value out of range.
-Configs come from keyword arguments, a flat TOML file, or ``key=value`` overrides from the command line; all
-three paths go through the same checks and fail with a :class:`ConfigError` naming the field and what is allowed.
+Configs come from keyword arguments, a TOML file, or ``key=value`` overrides from the command line; all three paths
+go through the same checks and fail with a :class:`ConfigError` naming the field and what is allowed.
 The sources behind the defaults are in docs/MODEL.md (section 6, "Input").
+
+The relationship levels in effect are part of the config (``config.levels``; :mod:`sim.core.levels`). A file
+changes them in ``[levels.NAME]`` tables (the only tables it may have); everywhere else a level parameter is the
+flat name ``levels.NAME.PARAMETER``, which ``--set``, sweeps and :meth:`Config.as_dict` use.
+
+A run names its customer ``segment`` (:mod:`sim.core.segments`): the segment's profile gives every segment field
+the run does not set itself. Build configs with :func:`from_mapping`, :func:`load` or :meth:`Config.replace`,
+which apply the profile; the constructor takes every field as given.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim.core.levels import LEVEL_NAMES
+from sim.core import fields
+from sim.core.levels import DEFAULT_LEVELS, DISPLAY, LEVEL_NAMES, PARAMETERS, SPECS, Level, define_levels, render_text
+from sim.core.segments import DEFAULT_SEGMENT, SEGMENT_NAMES, SHIPPED, Segment, read_segments
 from sim.errors import ConfigError
 from sim.files import read_toml
+
+LEVEL_KEYS = ("based_on", *DISPLAY)  # what a [levels.NAME] table may set besides the parameters
 
 
 def _param(default: Any, unit: str, low: float | None, high: float | None, doc: str, **extra: Any) -> Any:
@@ -152,9 +163,70 @@ class Config:
     promoter_satisfaction: float = _param(0.1, "utility", -100.0, 100.0, "promoters are at least this satisfied")
     promoter_commitment: float = _param(0.6, "commitment", 0.0, 1.0, "and at least this committed")
 
+    # --- customer segments and the mechanisms through which the number of customers matters (issue 12) --------
+    # Every default is the mechanism's "off" value, today's model, which is the generic segment; the named segments
+    # of sim/core/segments.toml switch the mechanisms on with their sourced values (docs/EVIDENCE.md 2-3).
+    segment: str = _choice(
+        DEFAULT_SEGMENT, SEGMENT_NAMES, "customer segment whose profile gives the segment fields a run does not set"
+    )
+    warranty_voice_share: float = _param(
+        0.0, "share", 0.0, 1.0, "share of complaint propensity reaching a firm without a channel (warranty, returns)"
+    )
+    welcome_call_channel: str = _choice(
+        "agent", ("agent", "automated"), "who makes the welcome call: an agent, or an automated follow-up (IVR cost)"
+    )
+    field_service_cost: float = _param(0.0, "$/visit", 0.0, 1e7, "cost of an on-site service visit")
+    field_service_share: float = _param(0.0, "share", 0.0, 1.0, "share of handled problems that need an on-site visit")
+    fixed_cost_scale: float = _param(
+        0.0, "factor", 0.0, 1000.0, "factor on each used level's fixed_cost a year; 0 = no fixed programme costs"
+    )
+    staffing_safety_factor: float = _param(
+        0.0, "factor", 0.0, 100.0, "beta of square-root staffing: agent cost x (1 + beta/sqrt(load)); 0 = flat cost"
+    )
+    contact_handle_minutes: float = _param(6.0, "minutes", 0.01, 10_000.0, "agent time per contact (staffing load)")
+    contact_cost_elasticity: float = _param(
+        0.0, "elasticity", 0.0, 3.0, "contact costs scale with customer value to this power (0 = fixed dollars)"
+    )
+    accounts_per_manager: float = _param(
+        0.0, "accounts", 0.0, 1e9, "workload one account manager carries; 0 = partnership_cost per customer-year"
+    )
+    account_manager_cost: float = _param(150_000.0, "$/year", 0.0, 1e12, "loaded yearly cost of one account manager")
+    account_cost_elasticity: float = _param(
+        0.0, "elasticity", 0.0, 3.0, "account-team workload scales with customer value to this power (0 = equal)"
+    )
+    buyer_power_concession: float = _param(
+        0.0, "share", 0.0, 1.0, "largest share of its revenue a powerful buyer takes off the price"
+    )
+    buyer_power_half_share: float = _param(
+        0.05, "share", 1e-9, 1.0, "buyer's share of the firm's revenue at which it gets half the largest concession"
+    )
+    distinct_problem_types: int = _param(
+        0, "problem types", 0, 10**9, "distinct problems learning can find; 0 = feedback_learning per customer"
+    )
+    bond_build_months: float = _param(
+        0.0, "months", 0.0, 1200.0, "time constant of building structural bonds and customisation; 0 = in full at once"
+    )
+    ideal_contacts_per_year: float = _param(
+        0.0, "contacts/year", 0.0, 1e9, "mean ideal outbound contacts a year (beyond it they annoy); 0 = no ideal"
+    )
+    relationship_effect_scale: float = _param(
+        1.0, "factor", 0.0, 100.0, "factor on outreach value, social bond gain, customisation and structural bonds"
+    )
+
+    # --- the relationship levels in effect (sim/core/levels.toml, changed by [levels.NAME] tables) -------------
+    levels: tuple[Level, ...] = field(default=DEFAULT_LEVELS, metadata={"doc": "the relationship levels in effect"})
+
     def __post_init__(self) -> None:
-        for spec in dataclasses.fields(self):
-            _check(spec, getattr(self, spec.name))
+        levels = self.levels
+        if not isinstance(levels, tuple) or not levels or not all(isinstance(level, Level) for level in levels):
+            raise ConfigError("levels", f"must be a non-empty tuple of Level; got {levels!r}")
+        names = self.level_names
+        if len(set(names)) != len(names):
+            raise ConfigError("levels", f"names a level twice: {', '.join(names)}")
+        choices = {"level": names, "tier_level": ("none", *names)}
+        for spec in FIELDS.values():  # typed in place: an int given for a float field becomes a float
+            value = fields.check(spec.name, spec, getattr(self, spec.name), choices.get(spec.name))
+            object.__setattr__(self, spec.name, value)
         if self.competitor_entry_year > self.years:
             raise ConfigError(
                 "competitor_entry_year", f"must be between 0 and years ({self.years}), got {self.competitor_entry_year}"
@@ -164,55 +236,143 @@ class Config:
 
     # ----------------------------------------------------------------------------------------------------------
     def replace(self, **changes: Any) -> Config:
-        """A copy with some fields changed (validated like any new config)."""
-        return from_mapping({**self.as_dict(), **changes})
+        """A copy with some fields changed (validated like any new config); level changes as in :func:`from_mapping`,
+        on top of this config's levels (their labels and colours too)."""
+        return from_mapping({**self.overrides(), "levels": self.levels, **_flat_levels(changes)})
+
+    def overrides(self) -> dict[str, Any]:
+        """The run's own fields: every field except the segment fields that have their segment's value.
+
+        The base to merge a change of segment onto: ``from_mapping({**config.overrides(), "segment": other})`` gives
+        the other segment's profile under this run's own fields (:meth:`replace` does this). A field set to its
+        segment's value counts as following the segment. Levels are not included (``config.levels`` carries them).
+        """
+        profile = SEGMENTS[self.segment].values
+        return {
+            name: getattr(self, name)
+            for name in FIELDS
+            if name not in profile or not _same(getattr(self, name), profile[name])
+        }
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every input as flat plain data: the fields, then ``levels.NAME.PARAMETER`` for every level in effect.
+
+        :func:`from_mapping` reads it back to an equal config (labels, colours and teacher texts are not included:
+        they change no result). Every field given counts as set by the run, so merging another ``segment`` into this
+        record keeps this record's values: to change the segment, start from :meth:`overrides`.
+        """
+        values = {name: getattr(self, name) for name in FIELDS}
+        for level in self.levels:
+            values.update({f"levels.{level.name}.{name}": getattr(level, name) for name in PARAMETERS})
+        return values
 
     @property
     def periods(self) -> int:
         return 12 * self.years
 
+    @property
+    def level_names(self) -> tuple[str, ...]:
+        """The levels in effect, in order: a customer's level code is the position in this tuple."""
+        return tuple(level.name for level in self.levels)
 
-FIELDS: dict[str, dataclasses.Field] = {spec.name: spec for spec in dataclasses.fields(Config)}
+    def level_code(self, name: str) -> int:
+        return self.level_names.index(name)
 
-
-def _allowed(spec: dataclasses.Field) -> str:
-    meta = spec.metadata
-    if "choices" in meta:
-        return "one of " + ", ".join(meta["choices"])
-    if spec.type in ("int", int):
-        return f"an integer from {meta['low']} to {meta['high']}"
-    return f"a number from {meta['low']:g} to {meta['high']:g}"
-
-
-def _check(spec: dataclasses.Field, value: Any) -> None:
-    meta = spec.metadata
-    if "choices" in meta:
-        if value not in meta["choices"]:
-            raise ConfigError(spec.name, f"must be {_allowed(spec)}; got {value!r}")
-        return
-    wants_int = spec.type in ("int", int)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (wants_int and not isinstance(value, int)):
-        raise ConfigError(spec.name, f"must be {_allowed(spec)}; got {value!r}")
-    if not math.isfinite(value) or not meta["low"] <= value <= meta["high"]:
-        raise ConfigError(spec.name, f"must be {_allowed(spec)}; got {value!r}")
+    def level_named(self, name: str) -> Level:
+        return self.levels[self.level_code(name)]
 
 
-def _coerce(spec: dataclasses.Field, value: Any) -> Any:
-    """Accept ints for float fields (TOML writes ``margin = 1`` as an int); leave anything else to _check."""
-    if spec.type in ("float", float) and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
+# The scalar fields (the levels are not one: their parameters are the flat names levels.NAME.PARAMETER).
+FIELDS: dict[str, dataclasses.Field] = {spec.name: spec for spec in dataclasses.fields(Config) if spec.name != "levels"}
+# The shipped segments, their values checked against the fields (sim/core/segments.toml).
+SEGMENTS: dict[str, Segment] = read_segments(SHIPPED, FIELDS)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def segment_base(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A flat record (``as_dict``) reduced to what a change of segment keeps: the run's own fields (see
+    :meth:`Config.overrides`) and its levels. Merge a new ``segment`` onto this, not onto the full record."""
+    config = from_mapping(values)
+    levels = {key: value for key, value in config.as_dict().items() if key.startswith("levels.")}
+    return {**config.overrides(), **levels}
+
+
+def field_spec(name: str) -> dataclasses.Field | None:
+    """The field behind an input name: a config field, or the level parameter of ``levels.NAME.PARAMETER`` (any
+    syntactically valid level name: whether the level exists is known only with the rest of the config)."""
+    if name in FIELDS:
+        return FIELDS[name]
+    parts = name.split(".")
+    if len(parts) == 3 and parts[0] == "levels" and parts[1] and parts[2] in SPECS:
+        return SPECS[parts[2]]
+    return None
+
+
+def is_field(name: str) -> bool:
+    """Whether ``name`` is an input a sweep may vary or fix (a config field or a level parameter)."""
+    return field_spec(name) is not None
+
+
+def _flat_levels(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with a nested ``levels`` mapping ({name: {key: value}}) written as ``levels.NAME.KEY`` entries."""
+    nested = values.get("levels")
+    if not isinstance(nested, Mapping):
+        if nested is not None and not isinstance(nested, tuple):
+            raise ConfigError("levels", f"must be [levels.NAME] tables of level keys; got {nested!r}")
+        return dict(values)
+    flat = {key: value for key, value in values.items() if key != "levels"}
+    for name, table in nested.items():
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"levels.{name}", f"must be a table of level keys; got {table!r}")
+        flat.update({f"levels.{name}.{key}": value for key, value in table.items()})
+    return flat
 
 
 def from_mapping(values: Mapping[str, Any]) -> Config:
-    """A validated config from a flat mapping; unknown names are rejected."""
-    unknown = sorted(set(values) - set(FIELDS))
+    """A validated config from a mapping of fields; unknown names are rejected.
+
+    Levels: ``levels`` may be a tuple of :class:`~sim.core.levels.Level` (the table to start from instead of the
+    shipped one) or a nested mapping ``{name: {key: value}}``; ``levels.NAME.KEY`` entries change one level key (a
+    parameter, ``based_on``, ``label``, ``colour`` or ``text``). See :func:`sim.core.levels.define_levels`.
+    """
+    base = values.get("levels")
+    if isinstance(base, tuple):
+        values = {key: value for key, value in values.items() if key != "levels"}
+    else:
+        base = DEFAULT_LEVELS
+    scalars: dict[str, Any] = {}
+    changes: dict[str, dict[str, Any]] = {}
+    unknown = []
+    for key, value in _flat_levels(values).items():
+        parts = key.split(".")
+        if key in FIELDS:
+            scalars[key] = value
+        elif len(parts) == 3 and parts[0] == "levels" and (parts[2] in SPECS or parts[2] in LEVEL_KEYS):
+            changes.setdefault(parts[1], {})[parts[2]] = value
+        else:
+            unknown.append(key)
     if unknown:
-        raise ConfigError(unknown[0], "unknown field; see `relsim fields` for the allowed names")
-    return Config(**{name: _coerce(FIELDS[name], value) for name, value in values.items()})
+        name = sorted(unknown)[0]
+        if name.startswith("levels"):
+            allowed = ", ".join((*LEVEL_KEYS, *PARAMETERS))
+            raise ConfigError(name, f"expected levels.NAME.KEY with KEY one of {allowed}")
+        raise ConfigError(name, "unknown field; see `relsim fields` for the allowed names")
+    segment = fields.check("segment", FIELDS["segment"], scalars.get("segment", DEFAULT_SEGMENT))
+    scalars = {**SEGMENTS[segment].values, **scalars}  # the segment's profile under the run's own fields
+    config = Config(**scalars, levels=define_levels(base, changes) if changes else base)
+    for name, entries in changes.items():
+        if "text" in entries:  # a placeholder the teacher's text cannot fill is an input error, found now
+            level_text(config, name)
+    return config
+
+
+def level_text(config: Config, name: str | None = None) -> str:
+    """The teacher's text of a level (default: the config's ``level``), its placeholders filled from the config."""
+    values = {field_name: getattr(config, field_name) for field_name in FIELDS}
+    return render_text(config.level_named(name or config.level), values)
 
 
 def resolve(config: Config | None, seed: int | None, params: Mapping[str, Any]) -> Config:
@@ -228,15 +388,15 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise ConfigError(text or "--set", "expected key=value")
     name, raw = (part.strip() for part in text.split("=", 1))
-    if name not in FIELDS:
-        raise ConfigError(name, "unknown field; see `relsim fields` for the allowed names")
-    spec = FIELDS[name]
-    if "choices" in spec.metadata:
+    spec = field_spec(name)
+    if spec is not None:
+        return name, fields.parse(name, spec, raw)
+    parts = name.split(".")
+    if len(parts) == 3 and parts[0] == "levels" and parts[2] in LEVEL_KEYS:
         return name, raw
-    try:
-        return name, int(raw) if spec.type in ("int", int) else float(raw)
-    except ValueError:
-        raise ConfigError(name, f"must be {_allowed(spec)}; got {raw!r}") from None
+    if parts[0] == "levels":
+        raise ConfigError(name, f"expected levels.NAME.KEY with KEY one of {', '.join((*LEVEL_KEYS, *PARAMETERS))}")
+    raise ConfigError(name, "unknown field; see `relsim fields` for the allowed names")
 
 
 def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
@@ -245,8 +405,9 @@ def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] 
     if path is not None:
         values = read_toml(path, "--config")[0]  # size cap, UTF-8, TOML and nesting errors: one line each
         for name, value in values.items():
-            if isinstance(value, dict):
-                raise ConfigError(name, "tables are not allowed; write every field at the top level of the file")
+            if isinstance(value, dict) and name != "levels":
+                raise ConfigError(name, "tables are not allowed (except [levels.NAME]); write fields at the top level")
+        values = _flat_levels(values)
     for text in overrides:
         name, value = parse_override(text)
         values[name] = value
@@ -260,7 +421,7 @@ def describe_fields() -> list[dict[str, Any]]:
             "name": spec.name,
             "default": spec.default,
             "unit": spec.metadata["unit"],
-            "allowed": _allowed(spec),
+            "allowed": fields.allowed(spec),
             "meaning": spec.metadata["doc"],
         }
         for spec in FIELDS.values()

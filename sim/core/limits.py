@@ -124,7 +124,8 @@ def check_export(config: Mapping[str, Any], confirmed: bool) -> None:
 
 def design_runs(design: str, samples: int | None, sizes: Sequence[int], scenarios: int, replications: int) -> int:
     """Runs of a sweep design, counted without building it: a grid is the product of its factors' sizes; SALib's
-    Sobol (first and total order) takes samples × (factors + 2), Morris samples × (factors + 1), Latin samples."""
+    Sobol (first and total order) takes samples × (factors + 2), Morris samples × (factors + 1), Latin samples;
+    explicit points (``design = "points"``) are counted as ``samples``, one scenario."""
     if design == "grid":
         points = math.prod(sizes)
     else:
@@ -138,9 +139,10 @@ def check_design(design: str, samples: int | None, sizes: Sequence[int], scenari
     runs = design_runs(design, samples, sizes, scenarios, replications)
     if runs <= MAX_SWEEP_RUNS:
         return
-    count = "×".join(str(size) for size in sizes) if design == "grid" else f"{samples:,} samples"
+    unit = "points" if design == "points" else "samples"
+    count = "×".join(str(size) for size in sizes) if design == "grid" else f"{samples:,} {unit}"
     raise ConfigError(
-        "vary" if design == "grid" else "sweep.samples",
+        {"grid": "vary", "points": "points"}.get(design, "sweep.samples"),
         f"the {design} design makes {runs:,} runs ({count}, {max(scenarios, 1)} scenario(s), {replications} "
         f"replication(s)); at most {MAX_SWEEP_RUNS:,} in one sweep: lower it or split it into several sweeps",
     )

@@ -2,7 +2,8 @@
 
 One step is one month. The order of a step (docs/MODEL.md, section 3):
 
-1. experience    satisfaction and expectations move with the value received (expectation-disconfirmation);
+1. experience    bonds build with time at a level (if on); satisfaction and expectations move with the value
+                 received (expectation-disconfirmation);
 2. problems      some customers meet a problem; it costs satisfaction unless the firm hears of it (complaint,
                  joint work) and resolves it, well and fast;
 3. questions     customers at levels with a channel call with questions (agent or IVR, by routing);
@@ -11,7 +12,7 @@ One step is one month. The order of a step (docs/MODEL.md, section 3):
 6. feedback      problems the firm heard of raise product quality (fewer problems for everyone);
 7. loyalty       commitment follows satisfaction; the monthly leave probability follows from satisfaction,
                  commitment, switching cost and the outside option; quadrant and NPS are counted;
-8. accounts      revenue, costs and profit of the month are recorded (Mesa DataCollector);
+8. accounts      revenue, concessions, costs (sim/core/costs.py) and profit of the month are recorded;
 9. churn         leavers go, dissatisfied ones tell others (word of mouth);
 10. acquisition  paid marketing and referrals bring new customers; word of mouth shifts their expectations;
 11. time         tenure grows by a month.
@@ -28,16 +29,12 @@ import pandas as pd
 
 from sim.core import dynamics
 from sim.core.config import Config, ConfigError, resolve
-from sim.core.levels import LEVEL_NAMES, LEVELS
-from sim.core.population import ArrivalBank, Population, new_customers
+from sim.core.costs import Books, learned_quality
+from sim.core.population import ArrivalBank, Population, level_table, new_customers
+from sim.core.relational import BondBuilding, extra_fields, outreach_effect
 from sim.core.rng import streams
-from sim.core.schema import ACTIVITIES, HEADLINE_KEYS, QUADRANTS, RECORD_KEYS, STAGES
+from sim.core.schema import HEADLINE_KEYS, QUADRANTS, RECORD_KEYS, STAGES
 from sim.core.trace import Trace
-
-
-def _level_table(attribute: str, dtype: Any = np.float32) -> np.ndarray:
-    """One entry per level, indexed by the level code stored per customer."""
-    return np.array([getattr(LEVELS[name], attribute) for name in LEVEL_NAMES], dtype)
 
 
 def _recorded(key: str, model: RelationshipModel) -> float:
@@ -73,34 +70,49 @@ class RelationshipModel(mesa.Model):
         config = resolve(config, seed, kwargs)  # named **kwargs: SolaraViz accepts only that name
         super().__init__(seed=config.seed)
         self.config = config
-        self.trace = Trace() if trace else None  # individual records for validation and export
+        self.trace = Trace(config.level_names) if trace else None  # individual records for validation and export
         self.streams = streams(config.seed)
-        self.population = Population(int(config.n_customers * 1.1) + 16)
-        self.population.append(new_customers(config, self.streams["traits"], config.n_customers, month=0, initial=True))
-        self.arrivals = ArrivalBank(config, self.streams["traits"], block=config.n_customers // 8)
+        self.population = Population(int(config.n_customers * 1.1) + 16, extra_fields(config))
+        traits, extra = self.streams["traits"], self.streams["relational"]
+        initial = new_customers(config, traits, config.n_customers, month=0, initial=True, extra_rng=extra)
+        self.population.append(initial)
+        self.arrivals = ArrivalBank(config, traits, block=config.n_customers // 8, extra_rng=extra)
         self.quality = 0.0  # product quality gained from feedback, in [0, 1]
+        self.reports = 0.0  # problems fed back so far (learning from distinct problems)
         self.heard_good = 0.0  # share of prospects who remember good word of mouth
         self.heard_bad = 0.0  # ... and bad
         self.record: dict[str, float] = {}
         self._entrant: tuple[int, float] | None = None  # (first month, attraction) from competitor_enters()
         self._year_start = (config.n_customers, config.n_customers)  # (first id that joined later, count)
 
-        # Level data as small tables indexed by each customer's level code.
-        self._inbound = _level_table("inbound_channel", bool)
-        self._resolution = _level_table("resolution_probability")
-        self._quick = _level_table("quick_resolution_share")
-        self._welcome = _level_table("welcome_call", bool)
-        self._feedback = _level_table("quality_feedback", bool)
-        self._detection = _level_table("problem_detection")
-        self._interval = _level_table("outreach_interval_months", np.int16)
-        levels_used = {config.level} | ({config.tier_level} if config.tier_level != "none" else set())
+        # The levels in effect (config.levels) as small tables indexed by each customer's level code.
+        levels = config.levels
+        self._inbound = level_table(levels, "inbound_channel", bool)
+        self._resolution = level_table(levels, "resolution_probability", np.float32)
+        self._quick = level_table(levels, "quick_resolution_share", np.float32)
+        self._welcome = level_table(levels, "welcome_call", bool)
+        self._feedback = level_table(levels, "quality_feedback", bool)
+        self._detection = level_table(levels, "problem_detection", np.float32)
+        self._disclosure = level_table(levels, "welcome_call_detection", np.float32)
+        self._interval = level_table(levels, "outreach_interval_months", np.int16)
+        used = [config.level_named(config.level)]
+        if config.tier_level != "none":
+            used.append(config.level_named(config.tier_level))
+        self.books = Books(config, tuple(level.name for level in used))  # the month's costs (sim/core/costs.py)
+        scale = config.relationship_effect_scale  # relational effects are stronger in business markets
+        self._bonds = None
+        if config.bond_build_months > 0.0:
+            structural, custom = (level_table(levels, name, np.float64) * scale for name in BondBuilding.PARAMETERS)
+            self._bonds = BondBuilding(config, structural, custom)
+        self._outreach_value = config.outreach_value * scale if scale != 1.0 else config.outreach_value
+        self._bond_gain = config.social_bond_gain * scale if scale != 1.0 else config.social_bond_gain
         self._uses = {
-            "channel": any(LEVELS[name].inbound_channel for name in levels_used),
-            "welcome": any(LEVELS[name].welcome_call for name in levels_used),
-            "outreach": any(LEVELS[name].outreach_per_year for name in levels_used),
-            "account": any(LEVELS[name].account_management for name in levels_used),
+            "channel": any(level.inbound_channel for level in used),
+            "welcome": any(level.welcome_call for level in used),
+            "outreach": any(level.outreach_per_year for level in used),
+            "account": any(level.account_management for level in used),
         }
-        self._account_code = [i for i, name in enumerate(LEVEL_NAMES) if LEVELS[name].account_management]
+        self._account_code = [code for code, level in enumerate(levels) if level.account_management]
 
         # Scalars used every month.
         self._natural_churn = dynamics.monthly_probability(config.natural_churn)
@@ -156,14 +168,15 @@ class RelationshipModel(mesa.Model):
         n = self.population.n
         record = dict.fromkeys(RECORD_KEYS, 0.0)
         record["month"] = month + 1
-        costs = dict.fromkeys(ACTIVITIES, 0.0)
-        contacts = {"agent": 0, "ivr": 0}
+        self.books.begin_month()
         satisfaction = people["satisfaction"]
         level = people["level"]
         if self.trace:
             self.trace.begin_month(n)
 
-        # 1. experience: this month's value against expectation
+        # 1. experience: bonds build with time at the level, then this month's value against expectation
+        if self._bonds is not None:
+            self._bonds.step(people, month)
         work = self._buffer("work", n)
         dynamics.update_satisfaction(
             satisfaction,
@@ -179,25 +192,28 @@ class RelationshipModel(mesa.Model):
         uniform = events.random(n, dtype=np.float32, out=self._buffer("uniform", n))
         problem_probability = config.problem_rate / 12.0 * (1.0 - config.max_problem_reduction * self.quality)
         problem = np.flatnonzero(uniform < problem_probability)
-        reports = self._problems(people, problem, month, record, costs, contacts)
+        reports = self._problems(people, problem, month, record)
         if self._uses["channel"]:
             np.add(people["inquiry_probability"], problem_probability, out=work)
             question = np.flatnonzero(uniform < work)
             question = question[uniform[question] >= problem_probability]
-            self._contact(people, question, "question", costs, contacts, by_routing=True)
+            self._contact(people, question, "question", by_routing=True)
 
         # 4. the welcome call, shortly after the sale
         if self._uses["welcome"]:
             newcomer = np.flatnonzero(people["tenure"] == 1)
             newcomer = newcomer[self._welcome[level[newcomer]]]
-            reports += self._welcome_call(people, newcomer, record, costs, contacts)
+            reports += self._welcome_call(people, newcomer, record)
 
         # 5. outreach
         if self._uses["outreach"]:
-            self._outreach(people, month, costs, contacts)
+            self._outreach(people, month)
 
         # 6. feedback raises quality for everyone
-        if reports:  # saturating, so that quality approaches 1 however many reports arrive in one month
+        if reports and config.distinct_problem_types:  # the share of distinct problems found so far
+            self.reports += reports
+            self.quality = learned_quality(self.reports, config.distinct_problem_types)
+        elif reports:  # saturating, so that quality approaches 1 however many reports arrive in one month
             self.quality += (1.0 - self.quality) * -np.expm1(-config.feedback_learning * reports / n)
 
         # 7. loyalty: commitment, leave probability, quadrant and NPS
@@ -215,7 +231,7 @@ class RelationshipModel(mesa.Model):
         record["attraction"] = attraction
 
         # 8. the month's accounts (before churn: leavers were customers this month)
-        self._account(people, month, record, costs, contacts)
+        self._account(people, month, record)
 
         # 9. churn and the word of mouth it starts
         leave = self.streams["churn"].random(n, dtype=np.float32, out=self._buffer("uniform", n))
@@ -254,29 +270,28 @@ class RelationshipModel(mesa.Model):
         people: dict[str, np.ndarray],
         who: np.ndarray,
         activity: str,
-        costs: dict[str, float],
-        contacts: dict[str, int],
         *,
         by_routing: bool,
         builds_bond: bool = True,
+        automated: bool = False,
     ) -> np.ndarray:
-        """Charge one contact per customer in ``who``; return the mask of those handled by IVR.
+        """Charge one contact per customer in ``who``; return the mask of those handled by IVR (all, if
+        ``automated``). A contact's cost weighs value ^ ``contact_cost_elasticity`` (1 in today's model).
 
         Personal (agent) contacts build a social bond (Berry's tier-2 bonds), unless the contact was unwanted.
         """
-        ivr = people["routed_to_ivr"][who] if by_routing else np.zeros(len(who), bool)
-        n_ivr = int(np.count_nonzero(ivr))
-        n_agent = len(who) - n_ivr
-        costs[activity] += n_agent * self.config.agent_contact_cost + n_ivr * self.config.ivr_contact_cost
-        contacts["agent"] += n_agent
-        contacts["ivr"] += n_ivr
+        if automated:
+            ivr = np.ones(len(who), bool)
+        else:
+            ivr = people["routed_to_ivr"][who] if by_routing else np.zeros(len(who), bool)
+        cost = self.books.contact(activity, ivr, people["value"], who)
         if self.trace:
-            self.trace.contact(who, np.where(ivr, self.config.ivr_contact_cost, self.config.agent_contact_cost))
+            self.trace.contact(who, cost)
         if not builds_bond:
             return ivr
         personal = who[~ivr]
         bond = people["social_bond"]
-        bond[personal] = np.minimum(bond[personal] + self.config.social_bond_gain, self.config.social_bond_cap)
+        bond[personal] = np.minimum(bond[personal] + self._bond_gain, self.config.social_bond_cap)
         return ivr
 
     def _problems(
@@ -285,8 +300,6 @@ class RelationshipModel(mesa.Model):
         problem: np.ndarray,
         month: int,
         record: dict[str, float],
-        costs: dict[str, float],
-        contacts: dict[str, int],
     ) -> int:
         """Problems, voice and recovery (TARP's complaint-handling outcomes). Returns reports fed back."""
         config = self.config
@@ -304,17 +317,32 @@ class RelationshipModel(mesa.Model):
         voice = np.minimum(
             people["complaint_propensity"][problem] * np.where(major, config.major_complaint_factor, 1), 1
         )
-        complained = ~detected & self._inbound[level] & (draws[2] < voice)
+        inbound = self._inbound[level]
+        complained = ~detected & inbound & (draws[2] < voice)
         handled = detected | complained
+        # Without a channel, warranty claims and returns still reach the firm (a share of the voice).
+        warranty = ~detected & ~inbound & (draws[2] < voice * config.warranty_voice_share)
+        if config.warranty_voice_share:
+            handled |= warranty
 
         ivr = np.zeros(count, bool)
         if complained.any():
-            ivr[complained] = self._contact(people, problem[complained], "complaint", costs, contacts, by_routing=True)
+            ivr[complained] = self._contact(people, problem[complained], "complaint", by_routing=True)
         if detected.any():
-            self._contact(people, problem[detected], "complaint", costs, contacts, by_routing=False)
+            self._contact(people, problem[detected], "complaint", by_routing=False)
+        if warranty.any():
+            self._contact(people, problem[warranty], "complaint", by_routing=False, builds_bond=False)
+            complained |= warranty
+        if self.books.field_service and handled.any():  # a share of handled problems needs a visit
+            cost = self.books.field_visits(people["value"], problem[handled])
+            if self.trace:
+                self.trace.charge(problem[handled], cost)
         resolution = self._resolution[level] * np.where(ivr, config.ivr_resolution_factor, 1.0)
         resolved = handled & (draws[3] < resolution)
         quick = resolved & (draws[4] < self._quick[level])
+        if config.warranty_voice_share:  # a warranty claim ends in a repair or replacement: resolved, slowly
+            resolved |= warranty
+            quick &= ~warranty
         # outcome: 0 silent, 1 complained and unresolved, 2 resolved slowly, 3 resolved quickly (nested events)
         outcome = handled.astype(np.int8) + resolved + quick
         recovered_share = np.array([0.0, config.voice_relief, config.slow_recovery, config.quick_recovery])[outcome]
@@ -332,44 +360,59 @@ class RelationshipModel(mesa.Model):
         people: dict[str, np.ndarray],
         newcomer: np.ndarray,
         record: dict[str, float],
-        costs: dict[str, float],
-        contacts: dict[str, int],
     ) -> int:
         """Call each new customer; a silently dissatisfied one is helped with the level's resolution chance.
 
-        A successful call resets expectations to the value the customer actually gets and clears the
-        dissatisfaction. Returns the findings fed back (every silent dissatisfaction found is a report).
+        A dissatisfied customer says so with the level's ``welcome_call_detection`` (1 in today's model); a
+        successful call resets expectations to the value the customer actually gets and clears the
+        dissatisfaction. An automated follow-up (``welcome_call_channel``) costs an IVR contact and fixes with the
+        IVR's resolution factor. Returns the findings fed back (every silent dissatisfaction found is a report).
         """
         if len(newcomer) == 0:
             return 0
-        self._contact(people, newcomer, "welcome_call", costs, contacts, by_routing=False)
+        config = self.config
+        automated = config.welcome_call_channel == "automated"
+        self._contact(people, newcomer, "welcome_call", by_routing=False, automated=automated)
         satisfaction = people["satisfaction"]
-        unhappy = newcomer[satisfaction[newcomer] < self.config.satisfaction_threshold]
-        record["silent_dissatisfaction_found"] = len(unhappy)
+        unhappy = newcomer[satisfaction[newcomer] < config.satisfaction_threshold]
         if len(unhappy) == 0:
             return 0
-        fixed = unhappy[self.streams["service"].random(len(unhappy)) < self._resolution[people["level"][unhappy]]]
-        satisfaction[fixed] = max(self.config.satisfaction_threshold, 0.0)
+        level = people["level"][unhappy]
+        # One uniform decides both: found with the disclosure share, and fixed within it with the resolution chance.
+        draw = self.streams["service"].random(len(unhappy))
+        disclosure = self._disclosure[level]
+        found = draw < disclosure
+        chance = disclosure * self._resolution[level] * (config.ivr_resolution_factor if automated else 1.0)
+        fixed = unhappy[draw < chance]
+        record["silent_dissatisfaction_found"] = int(np.count_nonzero(found))
+        satisfaction[fixed] = max(config.satisfaction_threshold, 0.0)
         people["expectation"][fixed] = people["base_value"][fixed]
-        return int(np.count_nonzero(self._feedback[people["level"][unhappy]]))
+        return int(np.count_nonzero(found & self._feedback[level]))
 
-    def _outreach(
-        self, people: dict[str, np.ndarray], month: int, costs: dict[str, float], contacts: dict[str, int]
-    ) -> None:
+    def _outreach(self, people: dict[str, np.ndarray], month: int) -> None:
         """Scheduled outbound contacts: useful ones add satisfaction and may sell more; unwanted ones annoy."""
         config = self.config
         due = np.flatnonzero(people["next_outreach"] == month)
         if len(due) == 0:
             return
-        people["next_outreach"][due] += self._interval[people["level"][due]]
-        averse = people["contact_averse"][due]
-        welcome = due[~averse]
-        self._contact(people, welcome, "outreach", costs, contacts, by_routing=False)
+        interval = self._interval[people["level"][due]]
+        people["next_outreach"][due] += interval
+        if config.ideal_contacts_per_year:  # contacts beyond the customer's ideal number a year annoy, more and more
+            useful, effect = outreach_effect(people, due, 12 // interval, self._outreach_value, config.annoyance)
+            unwanted = due[~useful]
+        else:  # today's rule: contact-averse customers are annoyed by every contact, the others always gain
+            averse = people["contact_averse"][due]
+            useful, unwanted, effect = ~averse, due[averse], None
+        welcome = due[useful]
+        self._contact(people, welcome, "outreach", by_routing=False)
         # An unwanted call is still a call the firm pays for, but it builds no bond.
-        self._contact(people, due[averse], "outreach", costs, contacts, by_routing=False, builds_bond=False)
+        self._contact(people, unwanted, "outreach", by_routing=False, builds_bond=False)
         satisfaction = people["satisfaction"]
-        satisfaction[welcome] += config.outreach_value
-        satisfaction[due[averse]] -= config.annoyance
+        if effect is None:
+            satisfaction[welcome] += self._outreach_value
+            satisfaction[unwanted] -= config.annoyance
+        else:
+            satisfaction[due] += effect.astype(np.float32)
 
         sold = welcome[self.streams["outreach"].random(len(welcome)) < config.cross_sell_probability]
         revenue = people["revenue"]
@@ -418,31 +461,21 @@ class RelationshipModel(mesa.Model):
         record["year_cohort_active"] = int(np.count_nonzero(customer_id < first_new_id))
         record["year_cohort_start"] = start_count
 
-    def _account(
-        self,
-        people: dict[str, np.ndarray],
-        month: int,
-        record: dict[str, float],
-        costs: dict[str, float],
-        contacts: dict[str, int],
-    ) -> None:
+    def _account(self, people: dict[str, np.ndarray], month: int, record: dict[str, float]) -> None:
         config = self.config
+        books = self.books
         if self._uses["account"]:
-            on_account = np.isin(people["level"], self._account_code)
-            costs["account_management"] = np.count_nonzero(on_account) * config.partnership_cost / 12.0
+            on_account = np.flatnonzero(np.isin(people["level"], self._account_code))
+            charge = books.accounts(people["value"][on_account], record)
             if self.trace:
-                self.trace.charge(np.flatnonzero(on_account), config.partnership_cost / 12.0)
-        revenue = float(people["revenue"].sum())  # float32 pairwise summation: relative error ~1e-7
-        relationship_cost = sum(costs.values())
+                self.trace.charge(on_account, charge)
+        revenue, gross_margin = books.close(people["revenue"], record)
+        relationship_cost = sum(books.costs.values())
         acquisition_cost = config.acquisition_rate * config.n_customers / 12.0 * self._acquisition_cost
-        profit = revenue * config.margin - relationship_cost - acquisition_cost
-        record.update({f"cost_{activity}": value for activity, value in costs.items()})
-        record["cost_agent"] = contacts["agent"] * config.agent_contact_cost
-        record["cost_ivr"] = contacts["ivr"] * config.ivr_contact_cost
-        record["contacts_agent"] = contacts["agent"]
-        record["contacts_ivr"] = contacts["ivr"]
+        profit = gross_margin - relationship_cost - acquisition_cost
+        record.update({f"cost_{activity}": value for activity, value in books.costs.items()})
         record["revenue"] = revenue
-        record["gross_margin"] = revenue * config.margin
+        record["gross_margin"] = gross_margin
         record["relationship_cost"] = relationship_cost
         record["acquisition_cost"] = acquisition_cost
         record["profit"] = profit

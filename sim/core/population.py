@@ -8,16 +8,20 @@ which makes "was this customer here at the start of the year?" a comparison with
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import numpy as np
 from scipy.special import ndtri
 
 from sim.core.config import Config
-from sim.core.levels import LEVEL_NAMES, LEVELS, level_index
+from sim.core.levels import Level
+from sim.core.relational import contact_traits
 
 FIELDS: dict[str, np.dtype] = {
     # identity and relationship
     "customer_id": np.dtype(np.int32),  # order of arrival; the initial customers are 0 .. n_customers-1
-    "level": np.dtype(np.uint8),  # index into LEVEL_NAMES of the level this customer is served at
+    "level": np.dtype(np.uint8),  # code of the level this customer is served at: its index in config.levels
     "tenure": np.dtype(np.uint16),  # months since the sale
     "next_outreach": np.dtype(np.int16),  # month of the next outreach contact (-1: none)
     # value to the firm
@@ -40,14 +44,24 @@ FIELDS: dict[str, np.dtype] = {
 }
 
 
-class Population:
-    """Arrays of capacity ``capacity`` whose first ``n`` entries are the active customers."""
+@functools.lru_cache(maxsize=256)
+def level_table(levels: tuple[Level, ...], attribute: str, dtype: Any) -> np.ndarray:
+    """One entry per level in effect, indexed by the level code stored per customer (read-only, cached: the
+    levels of a config are a hashable tuple, so runs with the same levels share their tables)."""
+    table = np.array([getattr(level, attribute) for level in levels], dtype)
+    table.flags.writeable = False
+    return table
 
-    def __init__(self, capacity: int) -> None:
+
+class Population:
+    """Arrays of capacity ``capacity`` whose first ``n`` entries are the active customers; ``extra`` adds the
+    fields only some mechanisms need (:func:`sim.core.relational.extra_fields`)."""
+
+    def __init__(self, capacity: int, extra: dict[str, np.dtype] | None = None) -> None:
         self.capacity = max(int(capacity), 1)
         self.n = 0
         self.next_id = 0
-        self.data = {name: np.zeros(self.capacity, dtype) for name, dtype in FIELDS.items()}
+        self.data = {name: np.zeros(self.capacity, dtype) for name, dtype in {**FIELDS, **(extra or {})}.items()}
 
     def __len__(self) -> int:
         return self.n
@@ -115,9 +129,12 @@ class ArrivalBank:
     the word-of-mouth shift of the month of arrival when they are taken.
     """
 
-    def __init__(self, config: Config, rng: np.random.Generator, block: int) -> None:
+    def __init__(
+        self, config: Config, rng: np.random.Generator, block: int, extra_rng: np.random.Generator | None = None
+    ) -> None:
         self.config = config
         self.rng = rng
+        self.extra_rng = extra_rng
         self.block = max(int(block), 64)
         self.stock: dict[str, np.ndarray] = {}
         self.position = 0
@@ -126,7 +143,9 @@ class ArrivalBank:
         parts = []
         while count > 0:
             if not self.stock or self.position == len(self.stock["value"]):
-                self.stock = new_customers(self.config, self.rng, self.block, month=0, initial=False)
+                self.stock = new_customers(
+                    self.config, self.rng, self.block, month=0, initial=False, extra_rng=self.extra_rng
+                )
                 self.position = 0
             used = min(count, len(self.stock["value"]) - self.position)
             parts.append({name: array[self.position : self.position + used] for name, array in self.stock.items()})
@@ -139,27 +158,41 @@ class ArrivalBank:
 
 
 def new_customers(
-    config: Config, rng: np.random.Generator, count: int, *, month: int, initial: bool, expectation_shift: float = 0.0
+    config: Config,
+    rng: np.random.Generator,
+    count: int,
+    *,
+    month: int,
+    initial: bool,
+    expectation_shift: float = 0.0,
+    extra_rng: np.random.Generator | None = None,
 ) -> dict[str, np.ndarray]:
     """Draw the traits of ``count`` customers (see docs/MODEL.md, "Initialisation").
 
     ``initial`` customers are already in the relationship when the run starts: they have tenure and have built
-    some commitment. New customers arrive with the market's expectation, shifted by word of mouth.
+    some commitment. New customers arrive with the market's expectation, shifted by word of mouth. The traits of
+    mechanisms that are off in today's model come from ``extra_rng``, so that switching one on leaves every other
+    draw as it was.
     """
     sigma = config.value_dispersion
     # Rank customers by the normal draw behind their value, so that tiers and routing work even when sigma = 0.
     value_score = rng.standard_normal(count)
     value = np.exp(sigma * value_score - sigma**2 / 2)  # lognormal with mean 1
 
-    levels = np.full(count, level_index(config.level), np.uint8)
+    levels = np.full(count, config.level_code(config.level), np.uint8)
     if config.tier_level != "none":
         top = value_score >= ndtri(1.0 - config.tier_share)
-        levels[top] = level_index(config.tier_level)
+        levels[top] = config.level_code(config.tier_level)
 
-    customisation = np.array([LEVELS[name].customisation_value for name in LEVEL_NAMES], np.float32)[levels]
-    structural = np.array([LEVELS[name].structural_bond for name in LEVEL_NAMES], np.float32)[levels]
-    has_channel = np.array([LEVELS[name].inbound_channel for name in LEVEL_NAMES])[levels]
-    interval = np.array([LEVELS[name].outreach_interval_months for name in LEVEL_NAMES])[levels]
+    customisation = level_table(config.levels, "customisation_value", np.float32)[levels]
+    structural = level_table(config.levels, "structural_bond", np.float32)[levels]
+    if config.relationship_effect_scale != 1.0:
+        customisation = customisation * config.relationship_effect_scale
+        structural = structural * config.relationship_effect_scale
+    if config.bond_build_months > 0.0:  # built month by month at the level (sim/core/relational.py)
+        customisation = structural = np.zeros(count, np.float32)
+    has_channel = level_table(config.levels, "inbound_channel", bool)[levels]
+    interval = level_table(config.levels, "outreach_interval_months", np.int64)[levels]
 
     fit = rng.normal(0.0, config.fit_sd, count)
     expectation = 1.0 - config.value_gap + expectation_shift + rng.normal(0.0, config.expectation_sd, count)
@@ -188,7 +221,9 @@ def new_customers(
     next_outreach = np.where(interval > 0, month + phase, -1)
 
     routed = value_score < ndtri(config.ivr_routing_share) if config.ivr_routing_share > 0 else np.zeros(count, bool)
-    return {
+    price_sensitivity = rng.beta(2.0, 2.0, count)  # drawn in this order: the trait stream's sequence is fixed
+    averse = rng.random(count) < config.contact_aversion_share
+    traits = {
         "level": levels,
         "tenure": tenure,
         "next_outreach": next_outreach,
@@ -200,9 +235,12 @@ def new_customers(
         "commitment": commitment,
         "switching_cost": financial_bond + structural,
         "social_bond": np.zeros(count),
-        "price_sensitivity": rng.beta(2.0, 2.0, count),
+        "price_sensitivity": price_sensitivity,
         "complaint_propensity": propensity,
         "inquiry_probability": np.where(has_channel, np.minimum(inquiries, 1.0), 0.0),
-        "contact_averse": rng.random(count) < config.contact_aversion_share,
+        "contact_averse": averse,
         "routed_to_ivr": routed,
     }
+    if config.ideal_contacts_per_year > 0.0:
+        traits.update(contact_traits(config, extra_rng, averse))
+    return traits

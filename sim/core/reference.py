@@ -23,7 +23,7 @@ import mesa
 import pandas as pd
 
 from sim.core.config import Config, resolve
-from sim.core.levels import LEVELS, Level
+from sim.core.levels import Level
 from sim.core.schema import ACTIVITIES, QUADRANTS, RECORD_KEYS, STAGES
 
 _STANDARD_NORMAL = NormalDist()
@@ -60,12 +60,19 @@ class Customer(mesa.Agent):
         self.value = math.exp(sigma * z - sigma * sigma / 2.0)
         rank = _STANDARD_NORMAL.cdf(z)  # share of the market less valuable than this customer
         in_tier = config.tier_level != "none" and rank >= 1.0 - config.tier_share
-        self.level: Level = LEVELS[config.tier_level if in_tier else config.level]
+        self.level: Level = config.level_named(config.tier_level if in_tier else config.level)
         self.routed_to_ivr = config.ivr_routing_share > 0.0 and rank < config.ivr_routing_share
         self.revenue = self.value * config.revenue_per_customer / 12.0
 
         # Satisfaction: perceived value (fit plus customisation) against an expectation shifted by word of mouth.
-        self.base_value = 1.0 + draw.gauss(0.0, config.fit_sd) + self.level.customisation_value
+        # Customisation and structural bonds are the level's, scaled by segment; with bond_build_months they grow
+        # with the months spent at the level (step), else they are there in full from the start.
+        scale = config.relationship_effect_scale
+        self.full_customisation = self.level.customisation_value * scale
+        self.full_structural = self.level.structural_bond * scale
+        built = 0.0 if config.bond_build_months > 0.0 else 1.0
+        self.fit_value = 1.0 + draw.gauss(0.0, config.fit_sd)
+        self.base_value = self.fit_value + built * self.full_customisation
         self.expectation = 1.0 - config.value_gap + expectation_shift + draw.gauss(0.0, config.expectation_sd)
         self.satisfaction = 0.0
 
@@ -81,11 +88,15 @@ class Customer(mesa.Agent):
         self.inquiry_probability = min(questions_per_month, 1.0) if self.level.inbound_channel else 0.0
         self.price_sensitivity = draw.betavariate(2.0, 2.0)
         self.contact_averse = draw.random() < config.contact_aversion_share
+        # With wear-out, the contacts a year the customer welcomes ~ Gamma(shape 2); none if contact-averse.
+        ideal = config.ideal_contacts_per_year
+        self.ideal_contacts = draw.gammavariate(2.0, ideal / 2.0) if ideal > 0.0 and not self.contact_averse else 0.0
+        self.contact_cycle = 0  # outbound contacts so far in the customer's contact year
 
         # Loyalty: financial bond ~ Gamma(2) plus the level's structural bond; the social bond grows with contacts.
         mean_cost = config.switching_cost_mean
-        financial = draw.gammavariate(2.0, mean_cost / 2.0) if mean_cost > 0.0 else 0.0
-        self.switching_cost = financial + self.level.structural_bond
+        self.financial_bond = draw.gammavariate(2.0, mean_cost / 2.0) if mean_cost > 0.0 else 0.0
+        self.switching_cost = self.financial_bond + built * self.full_structural
         self.social_bond = 0.0
         if initial:  # an established base: 1-5 years in, with some commitment built
             self.tenure = draw.randint(12, 60)
@@ -109,7 +120,11 @@ class Customer(mesa.Agent):
         config = model.config
         draw = model.random.random
 
-        # 1. experience: expectation-disconfirmation, expectations adapt towards the value received
+        # 1. experience: bonds built over the months at the level, then expectation-disconfirmation
+        if config.bond_build_months > 0.0:
+            grown = 1.0 - math.exp(-min(self.tenure, model.month) / config.bond_build_months)
+            self.switching_cost = self.financial_bond + grown * self.full_structural
+            self.base_value = self.fit_value + grown * self.full_customisation
         gap = self.base_value - self.expectation
         smoothing = config.satisfaction_smoothing
         self.satisfaction = (1.0 - smoothing) * self.satisfaction + smoothing * gap
@@ -137,13 +152,14 @@ class Customer(mesa.Agent):
         self.commitment = min(max(c, 0.0), 1.0)
         self.hazard = self.leave_probability(model.attraction_now)
 
-    def contact(self, activity: str, *, routed: bool, bond: bool = True) -> bool:
+    def contact(self, activity: str, *, routed: bool, bond: bool = True, automated: bool = False) -> bool:
         """Charge one contact to ``activity``; True if it went to IVR. Personal (agent) contacts build a bond."""
-        ivr = routed and self.routed_to_ivr
-        self.model.charge(activity, "ivr" if ivr else "agent")
+        ivr = automated or (routed and self.routed_to_ivr)
+        config = self.model.config
+        self.model.charge(activity, "ivr" if ivr else "agent", self.value**config.contact_cost_elasticity)
         if bond and not ivr:
-            config = self.model.config
-            self.social_bond = min(self.social_bond + config.social_bond_gain, config.social_bond_cap)
+            gain = config.social_bond_gain * config.relationship_effect_scale
+            self.social_bond = min(self.social_bond + gain, config.social_bond_cap)
         return ivr
 
     def meet_problem(self) -> None:
@@ -155,15 +171,25 @@ class Customer(mesa.Agent):
         major = draw() < config.major_problem_share
         impact = config.major_problem_impact if major else config.minor_problem_impact
         detected = draw() < level.problem_detection  # found through joint work: no complaint needed
-        complained = False
-        if not detected and level.inbound_channel:
+        complained = warranty = False
+        if not detected:
             voice = min(self.complaint_propensity * (config.major_complaint_factor if major else 1.0), 1.0)
-            complained = draw() < voice
+            if level.inbound_channel:
+                complained = draw() < voice
+            elif config.warranty_voice_share > 0.0:  # no channel: warranty claims and returns still come in
+                warranty = draw() < voice * config.warranty_voice_share
         recovered = 0.0
-        if detected or complained:
+        if detected or complained or warranty:
             tally["problems_detected" if detected else "complaints"] += 1
-            ivr = self.contact("complaint", routed=complained)  # only complaints follow the routing
-            if draw() < level.resolution_probability * (config.ivr_resolution_factor if ivr else 1.0):
+            ivr = self.contact("complaint", routed=complained, bond=not warranty)  # complaints follow the routing
+            # an on-site visit for a share of handled problems, charged at its expected cost
+            tally["cost_field_service"] += config.field_service_share * config.field_service_cost * (
+                self.value**config.contact_cost_elasticity
+            )
+            if warranty:  # repaired or replaced: resolved, slowly
+                tally["recovered"] += 1
+                recovered = config.slow_recovery
+            elif draw() < level.resolution_probability * (config.ivr_resolution_factor if ivr else 1.0):
                 tally["recovered"] += 1
                 recovered = config.quick_recovery if draw() < level.quick_resolution_share else config.slow_recovery
             else:
@@ -174,13 +200,16 @@ class Customer(mesa.Agent):
 
     def welcome_call(self) -> None:
         """A call after the sale; silent dissatisfaction found is fed back and, with the resolution chance, fixed."""
-        model = self.model
-        self.contact("welcome_call", routed=False)
-        threshold = model.config.satisfaction_threshold
-        if self.satisfaction < threshold:
+        model, config = self.model, self.model.config
+        automated = config.welcome_call_channel == "automated"  # an automated follow-up at the IVR's cost and rate
+        self.contact("welcome_call", routed=False, automated=automated)
+        threshold = config.satisfaction_threshold
+        disclosure = self.level.welcome_call_detection  # the dissatisfied customer says so (or not)
+        if self.satisfaction < threshold and (disclosure >= 1.0 or model.random.random() < disclosure):
             model.tally["silent_dissatisfaction_found"] += 1
             model.tally["reports"] += self.level.quality_feedback
-            if model.random.random() < self.level.resolution_probability:
+            chance = self.level.resolution_probability * (config.ivr_resolution_factor if automated else 1.0)
+            if model.random.random() < chance:
                 self.satisfaction = max(threshold, 0.0)  # the shortfall is cleared ...
                 self.expectation = self.base_value  # ... and expectations reset to what the offer gives
 
@@ -188,12 +217,19 @@ class Customer(mesa.Agent):
         """A scheduled contact: useful ones add satisfaction and may sell more; unwanted ones annoy (no bond)."""
         model, config = self.model, self.model.config
         self.next_outreach += self.level.outreach_interval_months
-        if self.contact_averse:
+        if config.ideal_contacts_per_year > 0.0:  # wear-out: the n-th contact of the year against the ideal number
+            n = self.contact_cycle + 1
+            self.contact_cycle = n % (12 // self.level.outreach_interval_months)
+            unwanted = n > self.ideal_contacts
+            excess = (n - self.ideal_contacts) / max(self.ideal_contacts, 1.0)
+        else:
+            unwanted, excess = self.contact_averse, 1.0
+        if unwanted:
             self.contact("outreach", routed=False, bond=False)
-            self.satisfaction -= config.annoyance
+            self.satisfaction -= config.annoyance * excess
             return
         self.contact("outreach", routed=False)
-        self.satisfaction += config.outreach_value
+        self.satisfaction += config.outreach_value * config.relationship_effect_scale
         if model.random.random() < config.cross_sell_probability:
             ceiling = self.value * config.revenue_per_customer / 12.0 * (1.0 + config.max_upsell)
             self.revenue = min(self.revenue * (1.0 + config.cross_sell_uplift), ceiling)
@@ -228,6 +264,10 @@ class ReferenceModel(mesa.Model):
         self.acquisition_spend = config.acquisition_rate * config.n_customers / 12.0 * cost_per_win  # fixed, monthly
         self.prospects = config.market_size_multiple * config.n_customers
         self.quality = 0.0
+        self.reports = 0.0  # problems fed back so far (learning from distinct problems)
+        policy = {config.level} | ({config.tier_level} - {"none"})
+        self.fixed_monthly = config.fixed_cost_scale * sum(config.level_named(n).fixed_cost for n in policy) / 12.0
+        self.agent_work: dict[str, float] = {}  # agent contacts this month per activity, weighted by workload
         self.heard_good = 0.0
         self.heard_bad = 0.0
         self.arrivals = 0
@@ -247,15 +287,40 @@ class ReferenceModel(mesa.Model):
             return 0.0
         return config.competition
 
-    def charge(self, activity: str, channel: str) -> None:
-        """Book one contact of this activity on this channel."""
-        self.tally[f"cost_{activity}"] += getattr(self.config, f"{channel}_contact_cost")
+    def charge(self, activity: str, channel: str, workload: float = 1.0) -> None:
+        """Book one contact of this activity on this channel (its cost times the customer's workload)."""
+        self.tally[f"cost_{activity}"] += getattr(self.config, f"{channel}_contact_cost") * workload
         self.tally[f"contacts_{channel}"] += 1
+        self.tally[f"work_{channel}"] += workload
+        if channel == "agent":
+            self.agent_work[activity] = self.agent_work.get(activity, 0.0) + workload
+
+    def book_costs(self, customers: list[Customer]) -> None:
+        """The month's costs beyond contacts: account teams, staffing for the agent load, fixed programmes."""
+        config, tally = self.config, self.tally
+        partners = [c.value**config.account_cost_elasticity for c in customers if c.level.account_management]
+        if config.accounts_per_manager > 0.0:  # whole managers, each carrying a workload of accounts
+            managers = math.ceil(sum(partners) / config.accounts_per_manager - 1e-9) if partners else 0
+            tally["account_managers"] = managers
+            tally["cost_account_management"] = managers * config.account_manager_cost / 12.0
+        else:
+            tally["cost_account_management"] = sum(partners) * config.partnership_cost / 12.0
+        agent_work = tally["work_agent"]
+        if config.staffing_safety_factor > 0.0 and agent_work > 0.0:  # square-root staffing of the agent load
+            positions = agent_work * 12.0 * config.contact_handle_minutes / 60.0 / 2000.0
+            surcharge = config.staffing_safety_factor / math.sqrt(positions)
+            for activity, work in self.agent_work.items():
+                tally[f"cost_{activity}"] += surcharge * work * config.agent_contact_cost
+            agent_work *= 1.0 + surcharge
+        tally["cost_fixed_programme"] = self.fixed_monthly
+        tally["cost_agent"] = agent_work * config.agent_contact_cost
+        tally["cost_ivr"] = tally["work_ivr"] * config.ivr_contact_cost
 
     def step(self) -> None:
         config = self.config
         self.month = month = self.steps - 1
-        self.tally = tally = dict.fromkeys([*RECORD_KEYS, "reports"], 0.0)
+        self.tally = tally = dict.fromkeys([*RECORD_KEYS, "reports", "work_agent", "work_ivr"], 0.0)
+        self.agent_work = {}
         self.problem_probability = config.problem_rate / 12.0 * (1.0 - config.max_problem_reduction * self.quality)
         self.attraction_now = self.attraction(month)
         customers: list[Customer] = list(self.agents)
@@ -265,7 +330,11 @@ class ReferenceModel(mesa.Model):
         self.agents.do("step")
 
         # 6. feedback: problems heard of (and silent dissatisfaction found) raise quality for everyone
-        if tally["reports"]:
+        if tally["reports"] and config.distinct_problem_types:
+            # the share of K equally frequent distinct problems found among all reports so far: K(1 - e^(-N/K)) / K
+            self.reports += tally["reports"]
+            self.quality = 1.0 - math.exp(-self.reports / config.distinct_problem_types)
+        elif tally["reports"]:
             # saturating: quality approaches 1 however many reports arrive in one month
             learned = 1.0 - math.exp(-config.feedback_learning * tally["reports"] / n)
             self.quality += (1.0 - self.quality) * learned
@@ -286,15 +355,21 @@ class ReferenceModel(mesa.Model):
         tally["mean_commitment"] = sum(c.commitment for c in customers) / n if n else 0.0
 
         # 8. the month's accounts (leavers were still customers this month)
-        partners = sum(c.level.account_management for c in customers)
-        tally["cost_account_management"] = partners * config.partnership_cost / 12.0
-        tally["revenue"] = revenue = sum(c.revenue for c in customers)
-        tally["gross_margin"] = revenue * config.margin
+        self.book_costs(customers)
+        revenue = sum(c.revenue for c in customers)
+        margin = revenue * config.margin
+        if config.buyer_power_concession > 0.0 and revenue > 0.0:  # each buyer's concession grows with its share
+            half = config.buyer_power_half_share
+            conceded = sum(
+                config.buyer_power_concession * c.revenue / revenue / (c.revenue / revenue + half) * c.revenue
+                for c in customers
+            )
+            tally["concessions"] = conceded
+            revenue, margin = revenue - conceded, margin - conceded
+        tally["revenue"], tally["gross_margin"] = revenue, margin
         tally["relationship_cost"] = sum(tally[f"cost_{activity}"] for activity in ACTIVITIES)
-        tally["cost_agent"] = tally["contacts_agent"] * config.agent_contact_cost
-        tally["cost_ivr"] = tally["contacts_ivr"] * config.ivr_contact_cost
         tally["acquisition_cost"] = self.acquisition_spend
-        tally["profit"] = profit = revenue * config.margin - tally["relationship_cost"] - self.acquisition_spend
+        tally["profit"] = profit = margin - tally["relationship_cost"] - self.acquisition_spend
         tally["discounted_profit"] = profit / (1.0 + config.discount_rate) ** ((month + 1) / 12.0)
         tally["quality"] = self.quality
         tally["attraction"] = self.attraction_now

@@ -12,7 +12,7 @@ import zlib
 
 import numpy as np
 
-STREAMS = ("traits", "events", "service", "churn", "acquisition", "outreach")
+STREAMS = ("traits", "events", "service", "churn", "acquisition", "outreach", "relational")
 
 
 def stream(seed: int, name: str) -> np.random.Generator:

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 QUADRANTS = ("loyalist", "hostage", "mercenary", "defector")
 STAGES = ("exploration", "formation", "stability", "decline")  # relationship lifecycle (Dwyer et al. 1987)
-ACTIVITIES = ("question", "complaint", "welcome_call", "outreach", "account_management")
+# Activities whose cost is recorded (cost_NAME); the last two are issue 12's, zero in today's model.
+ACTIVITIES = (
+    "question",
+    "complaint",
+    "welcome_call",
+    "outreach",
+    "account_management",
+    "field_service",
+    "fixed_programme",
+)
 
 RECORD_KEYS = (
     "month",
@@ -50,6 +59,8 @@ RECORD_KEYS = (
     "good_mentions",
     "bad_mentions",
     "attraction",
+    "concessions",  # $ of revenue conceded to powerful buyers (buyer_power_concession)
+    "account_managers",  # managers the account teams take (accounts_per_manager; 0 without a capacity)
 )
 
 

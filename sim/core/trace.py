@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sim.core.levels import LEVEL_NAMES
 from sim.core.schema import QUADRANTS
 
 # How a problem ended, in TARP's categories (TARP 1986; issue 4).
@@ -20,7 +19,8 @@ OUTCOMES = ("silent", "complained_unresolved", "resolved", "resolved_quickly")
 class Trace:
     """Collects the individual records of one run, month by month."""
 
-    def __init__(self) -> None:
+    def __init__(self, level_names: tuple[str, ...]) -> None:
+        self.level_names = level_names  # the levels in effect: a customer's level code indexes this
         self._panel: list[dict[str, np.ndarray]] = []
         self._problems: list[dict[str, np.ndarray]] = []
         self._departures: list[dict[str, np.ndarray]] = []
@@ -102,7 +102,7 @@ class Trace:
             ],
         )
         frame.insert(2, "active", np.ones(len(frame), np.int8))
-        frame["level"] = pd.Categorical.from_codes(frame["level"].astype(int), LEVEL_NAMES)
+        frame["level"] = pd.Categorical.from_codes(frame["level"].astype(int), self.level_names)
         frame["quadrant"] = pd.Categorical.from_codes(frame["quadrant"].astype(int), QUADRANTS)
         return frame
 

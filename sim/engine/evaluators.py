@@ -20,7 +20,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -137,16 +136,6 @@ def _new_pool(workers: int) -> ProcessPoolExecutor:
         _stop_workers(pool)
         raise
     return pool
-    try:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_BACK)
-        try:
-            pool.submit(int)  # the first item starts all the workers (fork) or the first one (spawn)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a press meanwhile is delivered now
-    except BaseException:
-        _stop_workers(pool)
-        raise
-    return pool
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
@@ -171,19 +160,6 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
-
-
-@contextmanager
-def process_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
-    """A process pool whose workers ignore Ctrl+C and die with this process; it waits for its work on a normal
-    exit and stops its workers at once when the block is left by an exception (Ctrl+C included)."""
-    pool = _new_pool(workers)
-    try:
-        yield pool
-    except BaseException:
-        _stop_workers(pool)
-        raise
-    pool.shutdown(wait=True, cancel_futures=True)
 
 
 class ProcessPoolEvaluator(Evaluator):

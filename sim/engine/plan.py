@@ -1,5 +1,5 @@
-"""From a spec to runs: design points (grid, Latin hypercube, Sobol/Saltelli, Morris via SALib), the one seed rule
-(:func:`run_seed`), simulations shared across accounting-only factors, and chunks."""
+"""From a spec to runs: design points (grid, explicit points, Latin hypercube, Sobol/Saltelli, Morris via SALib), the
+one seed rule (:func:`run_seed`), simulations shared across accounting-only factors and labels, and chunks."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from sim.core.config import ConfigError, from_mapping
+from sim.core.config import ConfigError, from_mapping, segment_base
+from sim.core.costs import size_dependent
 from sim.core.limits import check_design
 from sim.engine import checks
-from sim.engine.spec import ACCOUNTING_FIELDS, CUSTOMERS, KEY_COLUMNS, SweepSpec
+from sim.engine.sweepspec import ACCOUNTING_FIELDS, CUSTOMERS, KEY_COLUMNS, SweepSpec
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -24,13 +25,17 @@ def design(spec: SweepSpec) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """The design points of one scenario: the sampler's matrix X (points × factors) and each point's values.
 
     Grid: the Cartesian product of the factors' values (the last factor varies fastest; X holds value indices
-    for lists and the values for ranges). Sampled designs come from SALib with the sweep seed, so the same spec
-    always gives the same points (and sim.experiments.sensitivity can rebuild X for the analysis).
+    for lists and the values for ranges); points: the spec's own points, in order (of every scenario: each point
+    names its own). Sampled designs come from SALib with the sweep seed, so the same spec always gives the same
+    points (and sim.experiments.sensitivity can rebuild X for the analysis).
     """
     factors = spec.factors
-    if spec.design == "grid":
-        combos = list(itertools.product(*(f.values or () for f in factors)))
-        # X: the value itself for numbers, the position in the list for choices (levels, tiers)
+    if spec.design in ("grid", "points"):
+        if spec.design == "grid":
+            combos = list(itertools.product(*(f.values or () for f in factors)))
+        else:
+            combos = [tuple(point[name] for name in spec.factor_names) for point in spec.points]
+        # X: the value itself for numbers, the position in the list for choices (levels, tiers, labels)
         x = np.array(
             [
                 [(f.values or ()).index(v) if f.kind == "choice" else v for f, v in zip(factors, c, strict=True)]
@@ -63,6 +68,16 @@ def _salib_sample(spec: SweepSpec, problem: dict[str, Any], seed: int) -> np.nda
         raise checks.fail("sweep.design", f"{spec.design} needs SALib: pip install SALib") from None
 
 
+def derive_seed(root: int, *key: int) -> int:
+    """The one seed rule: a model seed spawned from a root seed by a key (SeedSequence spawn key).
+
+    Every experiment derives its runs' seeds here, so a run's seed depends only on the root and its key, never
+    on the order or the process in which runs are evaluated.
+    """
+    state = np.random.SeedSequence(root, spawn_key=key).generate_state(1, np.uint64)[0]
+    return int(state >> np.uint64(1))  # the model accepts seeds up to 2**63 - 1
+
+
 def run_seed(spec: SweepSpec, simulation: int, replication: int) -> int:
     """The model seed of one simulation: spawned from the sweep seed by (simulation, replication).
 
@@ -70,8 +85,7 @@ def run_seed(spec: SweepSpec, simulation: int, replication: int) -> int:
     between points are then paired, as differences between levels already are (they share every run's seed).
     """
     key = (replication,) if spec.common_random_numbers else (simulation, replication)
-    state = np.random.SeedSequence(spec.seed, spawn_key=key).generate_state(1, np.uint64)[0]
-    return int(state >> np.uint64(1))  # the model accepts seeds up to 2**63 - 1
+    return derive_seed(spec.seed, *key)
 
 
 @dataclass
@@ -92,14 +106,21 @@ class Plan:
 
 def plan(spec: SweepSpec) -> Plan:
     """Design points → simulations (sharing across margins) → chunks; every config validated once."""
-    sizes = [len(f.values or ()) for f in spec.factors]
-    check_design(spec.design, spec.samples, sizes, len(spec.scenarios), spec.replications)  # before building it
+    if spec.design == "points":  # explicit points each name their own scenario
+        check_design("points", len(spec.points), [], 1, spec.replications)
+    else:  # before building it
+        sizes = [len(f.values or ()) for f in spec.factors]
+        check_design(spec.design, spec.samples, sizes, len(spec.scenarios), spec.replications)
     _, one = design(spec)
     scenarios = spec.scenarios or (("", {}),)
     points: list[dict[str, Any]] = []
-    for name, _ in scenarios:
-        points += [({"scenario": name} if spec.scenarios else {}) | p for p in one]
-    shared = [n for n in spec.factor_names if n not in ACCOUNTING_FIELDS]
+    if spec.design == "points":  # each point names its own scenario
+        named = [{"scenario": p["scenario"]} if spec.scenarios else {} for p in spec.points]
+        points = [scenario | values for scenario, values in zip(named, one, strict=True)]
+    else:
+        for name, _ in scenarios:
+            points += [({"scenario": name} if spec.scenarios else {}) | p for p in one]
+    shared = spec.model_factors  # points differing only in margin or labels share a simulation
     groups: dict[tuple[Any, ...], list[int]] = {}
     for index, point in enumerate(points):
         groups.setdefault((point.get("scenario"), *(point[n] for n in shared)), []).append(index)
@@ -110,7 +131,9 @@ def plan(spec: SweepSpec) -> Plan:
     for g, members in enumerate(groups.values()):
         point = points[members[0]]
         params, scale = _params(spec, point, overrides.get(point.get("scenario", ""), {}))
-        _validate(spec, point, {**params, **({"level": first_level} if first_level else {})})
+        if scale != 1.0:
+            _whole_firm(params)
+        _validate(spec, point, {**params, **({"level": first_level} if first_level else {})}, members[0])
         targets = [
             {
                 "point": p,
@@ -125,8 +148,9 @@ def plan(spec: SweepSpec) -> Plan:
     for level in spec.compare_levels:  # each level once: the rest of its config was checked above
         _validate(spec, {}, {**spec.base, "level": level})
     for name in ACCOUNTING_FIELDS:  # shared simulations were checked at one value; check every other value once
-        for value in {point[name] for point in points if name in point}:
-            _validate(spec, {name: value}, {**spec.base, name: value})
+        first = {point[name]: index for index, point in reversed(list(enumerate(points))) if name in point}
+        for value, index in first.items():
+            _validate(spec, {name: value}, {**spec.base, name: value}, index)
     size = spec.chunk_size or max(1, min(32, math.ceil(len(tasks) / 256)))
     settings = {
         "metrics": list(spec.metrics),
@@ -145,11 +169,15 @@ def plan(spec: SweepSpec) -> Plan:
 
 def _params(spec: SweepSpec, point: Mapping[str, Any], scenario: Mapping[str, Any]) -> tuple[dict[str, Any], float]:
     """A point's model fields (without level when levels are compared) and the scale from sample to firm."""
-    params = {**spec.base, **scenario, **{k: v for k, v in point.items() if k not in ("scenario", CUSTOMERS)}}
+    skip = ("scenario", CUSTOMERS, *spec.labels)
+    changes = {**scenario, **{k: v for k, v in point.items() if k not in skip}}
+    base = segment_base(spec.base) if "segment" in changes else spec.base  # the segment's profile, own fields kept
+    params = {**base, **changes}
     scale = 1.0
     customers = point.get(CUSTOMERS, spec.customers)
     if customers is not None:
-        simulated = min(customers, spec.sample_customers or customers)
+        # a point of a points design may name the sample it simulates
+        simulated = point.get("n_customers") or min(customers, spec.sample_customers or customers)
         params["n_customers"] = simulated
         if spec.total_revenue is not None:
             params["revenue_per_customer"] = spec.total_revenue / customers
@@ -160,15 +188,30 @@ def _params(spec: SweepSpec, point: Mapping[str, Any], scenario: Mapping[str, An
     return params, scale
 
 
-def _validate(spec: SweepSpec, point: Mapping[str, Any], params: Mapping[str, Any]) -> None:
+def _whole_firm(params: Mapping[str, Any]) -> None:
+    """A sample of the customers scaled up misstates mechanisms that depend on the number of customers."""
+    try:
+        found = size_dependent(from_mapping({**params, "seed": 0}))
+    except ConfigError:
+        return  # reported with its key by _validate
+    if found:
+        raise checks.fail(
+            "sweep.sample_customers",
+            f"cannot scale a sample up: {', '.join(found)} depend on the number of customers (remove "
+            "sample_customers, or switch them off)",
+        )
+
+
+def _validate(spec: SweepSpec, point: Mapping[str, Any], params: Mapping[str, Any], index: int = 0) -> None:
     try:
         from_mapping({**params, "seed": 0})
     except ConfigError as error:
         name = error.field
+        varied = f"points[{index}]" if spec.design == "points" else "vary"
         if name in point:
-            key = f"vary.{name}"
+            key = f"{varied}.{name}"
         elif name in ("n_customers", "revenue_per_customer") and spec.uses_customers:
-            key = f"vary.{CUSTOMERS}" if CUSTOMERS in point else f"fixed.{CUSTOMERS}"
+            key = f"{varied}.{CUSTOMERS}" if CUSTOMERS in point else f"fixed.{CUSTOMERS}"
         elif point.get("scenario") and name in dict(spec.scenarios).get(point["scenario"], {}):
             key = f"scenarios.{point['scenario']}.{name}"
         elif name in spec.fixed:
@@ -179,5 +222,3 @@ def _validate(spec: SweepSpec, point: Mapping[str, Any], params: Mapping[str, An
             key = name
         values = ", ".join(f"{k}={v!r}" for k, v in point.items())
         raise checks.fail(key, checks.message(error) + (f" (at {values})" if values else "")) from None
-
-

@@ -11,30 +11,16 @@ import numpy as np
 
 from sim.core.config import from_mapping
 from sim.engine.spec import SUMMARY_METRICS
-
-# ----------------------------------------------------------------------------------------------------------------
-# One chunk: pure functions of plain data
-# ----------------------------------------------------------------------------------------------------------------
-_RECORD = (
-    "revenue",
-    "relationship_cost",
-    "acquisition_cost",
-    "active",
-    "left",
-    "year_cohort_start",
-    "year_cohort_active",
-)
+from sim.outputs.accounts import accounts, ledger
 
 
 def simulate(params: Mapping[str, Any], seed: int, summary: bool = False) -> dict[str, Any]:
-    """Run the model once; the monthly series the metrics need (and the full summary if asked)."""
+    """Run the model once: the ledger its accounts need (and the full summary's scalars if asked)."""
     from sim.core.model import RelationshipModel  # imported here: `import sim.engine.sweep` stays light for the CLI
 
     config = from_mapping({**params, "seed": seed})
     model = RelationshipModel(config).run()
-    history = model.history
-    series = {key: np.fromiter((month[key] for month in history), float, len(history)) for key in _RECORD}
-    series["discount"] = (1.0 + config.discount_rate) ** (-np.arange(1, len(history) + 1, dtype=float) / 12.0)
+    series: dict[str, Any] = ledger(model.history, config.discount_rate)
     if summary:
         from sim.outputs.results import summarise
 
@@ -56,48 +42,10 @@ def _flatten(summary: Mapping[str, Any]) -> dict[str, float]:
 
 
 def metrics(series: Mapping[str, Any], margin: float, scale: float, names: Iterable[str]) -> dict[str, float]:
-    """The named metrics of one simulation at ``margin``, totals scaled from the sample to the firm.
-
-    Profit at margin m is m × revenue − relationship cost − acquisition cost, month by month, so one simulation
-    gives the accounts of every margin (margin changes no customer's behaviour).
-    """
-    revenue, relationship, acquisition = series["revenue"], series["relationship_cost"], series["acquisition_cost"]
-    discount = series["discount"]
-    totals = {
-        "revenue": revenue.sum(),
-        "relationship_cost": relationship.sum(),
-        "acquisition_cost": acquisition.sum(),
-        "discounted_revenue": revenue @ discount,
-        "discounted_relationship_cost": relationship @ discount,
-        "discounted_acquisition_cost": acquisition @ discount,
-    }
-    totals["gross_margin"] = margin * totals["revenue"]
-    totals["discounted_gross_margin"] = margin * totals["discounted_revenue"]
-    totals["profit"] = totals["gross_margin"] - totals["relationship_cost"] - totals["acquisition_cost"]
-    totals["discounted_profit"] = (
-        totals["discounted_gross_margin"]
-        - totals["discounted_relationship_cost"]
-        - totals["discounted_acquisition_cost"]
-    )
-    totals["active_customers_end"] = series["active"][-1] - series["left"][-1]
-    customer_years = series["active"].sum() / 12.0
-    start, active = series["year_cohort_start"][11::12], series["year_cohort_active"][11::12]
-    measured = start > 0
-    retention = float((active[measured] / start[measured]).sum() / measured.sum()) if measured.any() else math.nan
-    rates = {
-        "retention_rate": retention,
-        "churn_rate": float(series["left"].sum() / customer_years),
-        "cost_to_serve_per_customer": float(totals["relationship_cost"] / customer_years),
-    }
-    out = {}
-    for name in names:
-        if name in totals:
-            out[name] = float(scale * totals[name])
-        elif name in rates:
-            out[name] = rates[name]
-        else:
-            out[name] = series["summary"][name]
-    return out
+    """The named metrics of one simulation at ``margin``: the accounts (totals scaled from the sample to the firm)
+    and, for the rest of the summary's scalars, the summary."""
+    figures = accounts(series, margin, scale)
+    return {name: figures[name] if name in figures else series["summary"][name] for name in names}
 
 
 def run_task(task: Mapping[str, Any], settings: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -150,5 +98,3 @@ def run_chunk(chunk: Mapping[str, Any]) -> tuple[int, list[dict[str, Any]]]:
     """Every task of a chunk, in order: the unit an evaluator runs and a Parquet part stores."""
     settings = chunk["settings"]
     return chunk["chunk"], [row for task in chunk["tasks"] for row in run_task(task, settings)]
-
-

@@ -1,214 +1,59 @@
-"""A sweep as data: the names of metrics and columns, the factors, and the TOML spec read into a validated
-:class:`SweepSpec` (every error one :class:`~sim.errors.ConfigError` naming its key)."""
+"""Reading a sweep spec: TOML data into a validated :class:`~sim.engine.sweepspec.SweepSpec`, every error one
+:class:`~sim.errors.ConfigError` naming its key. The data names are re-exported from :mod:`sim.engine.sweepspec`."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sim import __version__
-from sim.core.config import FIELDS, ConfigError, from_mapping, load
-from sim.core.levels import LEVEL_NAMES
+from sim.core.config import FIELDS, ConfigError, from_mapping, is_field, load, segment_base
 from sim.engine import checks
+from sim.engine.sweepspec import (
+    ACCOUNTING_FIELDS,
+    CUSTOMERS,
+    DEFAULT_METRICS,
+    DERIVED,
+    DESIGNS,
+    KEY_COLUMNS,
+    MANIFEST,
+    METRICS,
+    PARTS,
+    RATE_METRICS,
+    RESULTS,
+    SUMMARY_METRICS,
+    SWEEP_FIELDS,
+    TOTAL_METRICS,
+    Factor,
+    SweepSpec,
+)
 from sim.files import read_toml
 
-# ----------------------------------------------------------------------------------------------------------------
-# Names
-# ----------------------------------------------------------------------------------------------------------------
-DESIGNS = {"grid": "grid", "latin": "latin", "lhs": "latin", "sobol": "sobol", "saltelli": "sobol", "morris": "morris"}
-CUSTOMERS = "customers"  # a virtual factor: the real firm's customers (simulated as a sample, totals scaled)
-SWEEP_FIELDS = ("seed",)  # set by the sweep itself, per run
-ACCOUNTING_FIELDS = ("margin",)  # enter only the accounts: points differing only in these share a simulation
+__all__ = [
+    "ACCOUNTING_FIELDS",
+    "CUSTOMERS",
+    "DEFAULT_METRICS",
+    "DERIVED",
+    "DESIGNS",
+    "KEY_COLUMNS",
+    "MANIFEST",
+    "METRICS",
+    "PARTS",
+    "RATE_METRICS",
+    "RESULTS",
+    "SUMMARY_METRICS",
+    "TOTAL_METRICS",
+    "Factor",
+    "SweepSpec",
+    "read_spec",
+    "read_spec_file",
+]
 
-# Totals of the real firm (scaled from a sampled population); computed from the monthly record without pandas.
-TOTAL_METRICS = (
-    "revenue",
-    "gross_margin",
-    "relationship_cost",
-    "acquisition_cost",
-    "profit",
-    "discounted_profit",
-    "discounted_revenue",
-    "discounted_gross_margin",
-    "discounted_relationship_cost",
-    "discounted_acquisition_cost",
-    "active_customers_end",
-)
-RATE_METRICS = ("retention_rate", "churn_rate", "cost_to_serve_per_customer")
-# The rest of `relsim run --json`'s scalars; these need sim.outputs.results.summarise (slower), so only when asked for.
-SUMMARY_METRICS = (
-    "nps",
-    "complaints_per_customer_year",
-    "recovery_rate",
-    *(f"cost_to_serve_by_activity.{a}" for a in ("question", "complaint", "welcome_call", "outreach")),
-    "cost_to_serve_by_activity.account_management",
-    "cost_to_serve_by_channel.agent",
-    "cost_to_serve_by_channel.ivr",
-    *(f"quadrant_shares.{q}" for q in ("loyalist", "hostage", "mercenary", "defector")),
-)
-METRICS = TOTAL_METRICS + RATE_METRICS + SUMMARY_METRICS
-DERIVED = ("winner", "advantage", "lead")
-DEFAULT_METRICS = ("discounted_profit", "profit", "retention_rate", "cost_to_serve_per_customer")
-
-MANIFEST = "manifest.json"
-PARTS = "parts"
-RESULTS = "runs.parquet"
-KEY_COLUMNS = ("run", "point", "replication", "seed")
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# The specification
-# ----------------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Factor:
-    """One varied input: a model field or ``customers``; explicit values, or a range (bounds, steps, scale)."""
-
-    name: str
-    values: tuple[Any, ...] | None = None  # a list, or a grid range already expanded
-    low: float | None = None
-    high: float | None = None
-    scale: str = "linear"  # "log": evenly spaced (grid) or sampled uniformly (other designs) in log10
-
-    @property
-    def kind(self) -> str:
-        """ "choice", "integer" or "number": how values are stored and rounded."""
-        if self.name == CUSTOMERS:
-            return "integer"
-        spec = FIELDS[self.name]
-        if "choices" in spec.metadata:
-            return "choice"
-        return "integer" if spec.type in ("int", int) else "number"
-
-    @property
-    def discrete(self) -> bool:
-        return self.low is None
-
-    def bounds(self) -> list[float]:
-        """The factor's interval in the sampler's space: log10 for log scales, [0, k) for a list of k values."""
-        if self.discrete:
-            return [0.0, float(len(self.values or ()))]
-        assert self.low is not None and self.high is not None
-        if self.scale == "log":
-            return [math.log10(self.low), math.log10(self.high)]
-        return [float(self.low), float(self.high)]
-
-    def value(self, x: float) -> Any:
-        """The input value at sample coordinate ``x`` (inverse of :meth:`bounds`)."""
-        if self.discrete:
-            values = self.values or ()
-            return values[min(int(x), len(values) - 1)]
-        return self.cast(10.0**x if self.scale == "log" else x)
-
-    def cast(self, value: Any) -> Any:
-        if self.kind == "integer":
-            return round(value)
-        if self.kind == "number":
-            return float(f"{float(value):.12g}") if isinstance(value, (int, float)) else value
-        return value
-
-
-@dataclass(frozen=True)
-class SweepSpec:
-    """A whole sweep as data (see docs/SWEEPS.md for the TOML format)."""
-
-    factors: tuple[Factor, ...]
-    base: Mapping[str, Any]  # every model field: defaults ← base_config ← [fixed]
-    design: str = "grid"
-    samples: int | None = None
-    morris_levels: int = 4
-    replications: int = 1
-    seed: int = 0
-    common_random_numbers: bool = False
-    scenarios: tuple[tuple[str, Mapping[str, Any]], ...] = ()
-    customers: int | None = None  # fixed real customer count (when `customers` is in [fixed])
-    total_revenue: float | None = None
-    sample_customers: int | None = None
-    compare_levels: tuple[str, ...] = ()
-    compare_metric: str = "discounted_profit"
-    baseline: str | None = None
-    metrics: tuple[str, ...] = DEFAULT_METRICS
-    derived: tuple[str, ...] = ()
-    chunk_size: int = 0  # simulations per Parquet part; 0: automatic
-    name: str = "sweep"
-    out: str | None = None
-    base_config: str | None = None
-    source: str | None = None
-    source_text: str | None = None
-    fixed: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def factor_names(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.factors)
-
-    @property
-    def uses_customers(self) -> bool:
-        return self.customers is not None or CUSTOMERS in self.factor_names
-
-    def problem(self) -> dict[str, Any]:
-        """The SALib problem: one variable per factor, bounds in the sampler's space (log10 for log scales)."""
-        return {
-            "num_vars": len(self.factors),
-            "names": [f.name if f.scale != "log" else f"log10_{f.name}" for f in self.factors],
-            "bounds": [f.bounds() for f in self.factors],
-        }
-
-    def output_columns(self) -> list[str]:
-        """Names of the output columns of every row."""
-        if not self.compare_levels:
-            return list(self.metrics)
-        columns = [f"{metric}.{level}" for metric in self.metrics for level in self.compare_levels]
-        if "winner" in self.derived:
-            columns.append("winner")
-        if "advantage" in self.derived:
-            columns += [f"advantage.{level}" for level in self.compare_levels if level != self.baseline]
-        if "lead" in self.derived:
-            columns.append("lead")
-        return columns
-
-    def canonical(self) -> dict[str, Any]:
-        """Everything that determines the results, as plain JSON data (the manifest's hash is over this)."""
-        return {
-            "relsim": __version__,
-            "design": self.design,
-            "samples": self.samples,
-            "morris_levels": self.morris_levels if self.design == "morris" else None,
-            "replications": self.replications,
-            "seed": self.seed,
-            "common_random_numbers": self.common_random_numbers,
-            "base": dict(sorted(self.base.items())),
-            "factors": [
-                {
-                    "name": f.name,
-                    "values": list(f.values) if f.values else None,
-                    "low": f.low,
-                    "high": f.high,
-                    "scale": f.scale,
-                }
-                for f in self.factors
-            ],
-            "scenarios": [[name, dict(sorted(values.items()))] for name, values in self.scenarios],
-            "customers": self.customers,
-            "total_revenue": self.total_revenue,
-            "sample_customers": self.sample_customers,
-            "compare": {"levels": list(self.compare_levels), "metric": self.compare_metric, "baseline": self.baseline},
-            "metrics": list(self.metrics),
-            "derived": list(self.derived),
-            "chunk_size": self.chunk_size,
-        }
-
-    def hash(self) -> str:
-        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-SECTIONS = ("sweep", "fixed", "vary", "scenarios", "compare", "outputs")
+SECTIONS = ("sweep", "fixed", "vary", "points", "scenarios", "compare", "outputs")
 SWEEP_KEYS = (
     "name",
     "base_config",
@@ -222,6 +67,7 @@ SWEEP_KEYS = (
     "total_revenue",
     "sample_customers",
     "chunk_size",
+    "labels",
 )
 
 
@@ -230,7 +76,7 @@ def _check_field_name(key: str, name: str, *, allow_customers: bool = True) -> N
         raise checks.fail(key, "set by the sweep for every run (from sweep.seed); not allowed here")
     if name == CUSTOMERS and allow_customers:
         return
-    if name not in FIELDS:
+    if not is_field(name):
         hint = " or customers" if allow_customers else ""
         raise checks.fail(key, f"unknown field; see `relsim fields` for the allowed names{hint}")
 
@@ -284,13 +130,8 @@ def _parse_factor(name: str, raw: Any, design: str) -> Factor:
     return Factor(name, low=low, high=high, scale=scale)
 
 
-def read_spec(data: Mapping[str, Any], base_dir: Path | str = ".", source: str | None = None) -> SweepSpec:
-    """A validated :class:`SweepSpec` from a TOML document's data; every error names its key."""
-    base_dir = Path(base_dir)
-    checks.no_unknown("", data, SECTIONS)
-    sweep = checks.table("sweep", data.get("sweep", {}))
-    checks.no_unknown("sweep.", sweep, SWEEP_KEYS)
-
+def _settings(sweep: Mapping[str, Any]) -> dict[str, Any]:
+    """[sweep]: the design and how it is run."""
     design_name = sweep.get("design", "grid")
     if design_name not in DESIGNS:
         raise checks.fail("sweep.design", f"must be one of {', '.join(DESIGNS)}; got {design_name!r}")
@@ -309,10 +150,10 @@ def read_spec(data: Mapping[str, Any], base_dir: Path | str = ".", source: str |
     for key in ("name", "out", "base_config"):
         if key in sweep and (not isinstance(sweep[key], str) or not sweep[key]):
             raise checks.fail(f"sweep.{key}", f"must be a non-empty string; got {sweep[key]!r}")
-    if design == "grid":
+    if design in ("grid", "points"):
         if "samples" in sweep:
             raise checks.fail(
-                "sweep.samples", "only for sampled designs (latin, sobol, morris); a grid lists its values"
+                "sweep.samples", f"only for sampled designs (latin, sobol, morris); a {design} lists its values"
             )
     else:
         if "samples" not in sweep:
@@ -328,8 +169,14 @@ def read_spec(data: Mapping[str, Any], base_dir: Path | str = ".", source: str |
     if "sample_customers" in sweep:
         high = int(FIELDS["n_customers"].metadata["high"])
         settings["sample_customers"] = checks.integer("sweep.sample_customers", sweep["sample_customers"], 1, high)
+    if "labels" in sweep and design != "points":
+        raise checks.fail("sweep.labels", "only for design = points (labels name explicit points)")
+    return settings
 
-    # The base: model defaults, a flat config file, then [fixed].
+
+def _base(sweep: Mapping[str, Any], data: Mapping[str, Any], base_dir: Path) -> tuple[dict, dict, int | None, Any]:
+    """The base config (model defaults, a flat config file, then [fixed]), [fixed] itself, its customers and the
+    base config's path."""
     base_config = None
     if "base_config" in sweep:
         base_config = base_dir / sweep["base_config"]
@@ -350,35 +197,80 @@ def read_spec(data: Mapping[str, Any], base_dir: Path | str = ".", source: str |
     if CUSTOMERS in fixed:
         customers = checks.integer(f"fixed.{CUSTOMERS}", fixed.pop(CUSTOMERS), 1, 10**12)
     try:
-        base = from_mapping({**base, **fixed}).as_dict()
+        start = segment_base(base) if "segment" in fixed else base  # a segment's profile under the base's own fields
+        base = from_mapping({**start, **fixed}).as_dict()
     except ConfigError as error:
         raise checks.fail(f"fixed.{error.field}", checks.message(error)) from None
+    return base, fixed, customers, base_config
 
+
+def _varied(data: Mapping[str, Any], design: str) -> tuple[Factor, ...]:
+    """[vary]: the factors of a grid or sampled design."""
+    if "points" in data:
+        raise checks.fail("points", f"only for design = points; design {design} takes its factors from [vary]")
     vary = checks.table("vary", data.get("vary", {}))
     if not vary:
         raise checks.fail("vary", "at least one factor is needed")
     factors = tuple(_parse_factor(name, raw, design) for name, raw in vary.items())
-    names = [f.name for f in factors]
-    for name in names:
-        if name in fixed or (name == CUSTOMERS and customers is not None):
-            raise checks.fail(f"vary.{name}", "also set in [fixed]; give it in one place")
     if design == "morris" and len(factors) < 2:
         raise checks.fail("vary", "Morris screening needs at least two factors")
+    return factors
 
-    uses_customers = customers is not None or CUSTOMERS in names
-    for key in ("total_revenue", "sample_customers"):
-        if key in settings and not uses_customers:
-            raise checks.fail(f"sweep.{key}", "only with a `customers` factor or fixed value")
-    if uses_customers:
-        clash = [n for n in ("n_customers", "revenue_per_customer") if n in names or n in fixed]
-        if "n_customers" in clash or ("revenue_per_customer" in clash and "total_revenue" in settings):
-            where = "vary" if clash[0] in names else "fixed"
-            raise checks.fail(f"{where}.{clash[0]}", "set from `customers` (and sweep.total_revenue); remove it")
 
-    # Named markets: an outer factor whose values are sets of field overrides.
-    scenarios_table = checks.table("scenarios", data.get("scenarios", {}))
+def _point_value(key: str, factor: Factor, value: Any) -> Any:
+    if factor.label or factor.kind == "choice":
+        if not isinstance(value, str) or not value:
+            raise checks.fail(key, f"must be a non-empty string; got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise checks.fail(key, f"must be a number; got {value!r}")
+    if factor.kind == "integer" and not (isinstance(value, int) or float(value).is_integer()):
+        raise checks.fail(key, f"must be a whole number; got {value!r}")
+    return int(value) if factor.kind == "integer" else float(value)
+
+
+def _points(data: Mapping[str, Any], sweep: Mapping[str, Any], scenarios: Mapping[str, Any]) -> tuple:
+    """[[points]]: explicit design points, all with the same keys (fields, customers, labels, their scenario)."""
+    if "vary" in data:
+        raise checks.fail("vary", "design = points lists its points in [[points]], not [vary]")
+    labels = sweep.get("labels", [])
+    if not isinstance(labels, list) or not all(isinstance(label, str) and label for label in labels):
+        raise checks.fail("sweep.labels", f"must be a list of column names; got {labels!r}")
+    for i, label in enumerate(labels):
+        if label in FIELDS or label in (CUSTOMERS, "scenario", *KEY_COLUMNS) or labels.index(label) != i:
+            raise checks.fail(f"sweep.labels[{i}]", f"{label!r} is a field, a reserved column or listed twice")
+    raw = data.get("points")
+    if not isinstance(raw, list) or not raw:
+        raise checks.fail("points", "design = points needs at least one [[points]] table")
+    keys = [key for key in checks.table("points[0]", raw[0]) if key != "scenario"]
+    factors = {key: Factor(key, label=key in labels) for key in keys}
+    for key in keys:
+        if key not in labels:
+            _check_field_name(f"points[0].{key}", key)
+    points = []
+    for i, point in enumerate(raw):
+        point = checks.table(f"points[{i}]", point)
+        missing = sorted(set(keys) - set(point)) or sorted(set(labels) - set(point))
+        if missing:
+            raise checks.fail(f"points[{i}].{missing[0]}", "missing: every point gives the same keys")
+        checks.no_unknown(f"points[{i}].", point, [*keys, *(["scenario"] if scenarios else [])])
+        values = {key: _point_value(f"points[{i}].{key}", factors[key], point[key]) for key in keys}
+        if scenarios:
+            if point.get("scenario") not in scenarios:
+                allowed = ", ".join(scenarios)
+                raise checks.fail(f"points[{i}].scenario", f"must be one of {allowed}; got {point.get('scenario')!r}")
+            values = {"scenario": point["scenario"], **values}
+        if CUSTOMERS in values and "n_customers" in values and values["n_customers"] > values[CUSTOMERS]:
+            raise checks.fail(f"points[{i}].n_customers", f"simulates more than the {values[CUSTOMERS]} customers")
+        points.append(values)
+    columns = tuple(replace(factors[key], values=tuple(dict.fromkeys(p[key] for p in points))) for key in keys)
+    return columns, tuple(points)
+
+
+def _scenarios(data: Mapping[str, Any], base: Mapping[str, Any], names: list[str]) -> tuple:
+    """[scenarios]: named markets, each a set of field overrides."""
     scenarios = []
-    for scenario, overrides in scenarios_table.items():
+    for scenario, overrides in checks.table("scenarios", data.get("scenarios", {})).items():
         overrides = dict(checks.table(f"scenarios.{scenario}", overrides))
         for name in overrides:
             _check_field_name(f"scenarios.{scenario}.{name}", name, allow_customers=False)
@@ -389,32 +281,39 @@ def read_spec(data: Mapping[str, Any], base_dir: Path | str = ".", source: str |
         except ConfigError as error:
             raise checks.fail(f"scenarios.{scenario}.{error.field}", checks.message(error)) from None
         scenarios.append((scenario, overrides))
+    return tuple(scenarios)
 
+
+def _compare(
+    data: Mapping[str, Any], names: list[str], fixed: Mapping[str, Any], base: Mapping[str, Any]
+) -> tuple:
+    """[compare]: the levels simulated at every point, the metric that ranks them and the baseline."""
     compare = checks.table("compare", data.get("compare", {}))
     checks.no_unknown("compare.", compare, ("levels", "metric", "baseline"))
-    compare_levels: tuple[str, ...] = ()
-    baseline = None
-    compare_metric = "discounted_profit"
-    if compare:
-        levels = compare.get("levels")
-        if not isinstance(levels, list) or len(levels) < 2:
-            raise checks.fail("compare.levels", f"must be a list of at least two level names; got {levels!r}")
-        for i, level in enumerate(levels):
-            if level not in LEVEL_NAMES:
-                raise checks.fail(f"compare.levels[{i}]", f"must be one of {', '.join(LEVEL_NAMES)}; got {level!r}")
-        if len(set(levels)) != len(levels):
-            raise checks.fail("compare.levels", "lists a level twice")
-        compare_levels = tuple(levels)
-        if "level" in names or "level" in fixed:
-            raise checks.fail("vary.level" if "level" in names else "fixed.level", "set by [compare] levels; remove it")
-        compare_metric = compare.get("metric", "discounted_profit")
-        if compare_metric not in METRICS:
-            raise checks.fail("compare.metric", f"unknown metric {compare_metric!r}; allowed: {', '.join(METRICS)}")
-        baseline = compare.get("baseline", compare_levels[0])
-        if baseline not in compare_levels:
-            allowed = ", ".join(compare_levels)
-            raise checks.fail("compare.baseline", f"must be one of compare.levels ({allowed}); got {baseline!r}")
+    if not compare:
+        return (), "discounted_profit", None
+    levels = compare.get("levels")
+    if not isinstance(levels, list) or len(levels) < 2:
+        raise checks.fail("compare.levels", f"must be a list of at least two level names; got {levels!r}")
+    known = from_mapping(base).level_names  # the levels in effect: a base_config may add some
+    for i, level in enumerate(levels):
+        if level not in known:
+            raise checks.fail(f"compare.levels[{i}]", f"must be one of {', '.join(known)}; got {level!r}")
+    if len(set(levels)) != len(levels):
+        raise checks.fail("compare.levels", "lists a level twice")
+    if "level" in names or "level" in fixed:
+        raise checks.fail("vary.level" if "level" in names else "fixed.level", "set by [compare] levels; remove it")
+    metric = compare.get("metric", "discounted_profit")
+    if metric not in METRICS:
+        raise checks.fail("compare.metric", f"unknown metric {metric!r}; allowed: {', '.join(METRICS)}")
+    baseline = compare.get("baseline", levels[0])
+    if baseline not in levels:
+        raise checks.fail("compare.baseline", f"must be one of compare.levels ({', '.join(levels)}); got {baseline!r}")
+    return tuple(levels), metric, baseline
 
+
+def _outputs(data: Mapping[str, Any], compare_levels: tuple, compare_metric: str) -> tuple:
+    """[outputs]: the metrics kept per run (per level when comparing) and the derived outputs."""
     outputs = checks.table("outputs", data.get("outputs", {}))
     checks.no_unknown("outputs.", outputs, ("metrics", "derived"))
     metrics = outputs.get("metrics", list(DEFAULT_METRICS))
@@ -435,25 +334,63 @@ def read_spec(data: Mapping[str, Any], base_dir: Path | str = ".", source: str |
             )
         if not compare_levels:
             raise checks.fail(f"outputs.derived[{i}]", f"{name} compares levels: add [compare] levels = [...]")
+    return tuple(dict.fromkeys(metrics)), tuple(dict.fromkeys(derived))
 
-    spec = SweepSpec(
+
+def read_spec(data: Mapping[str, Any], base_dir: Path | str = ".", source: str | None = None) -> SweepSpec:
+    """A validated :class:`SweepSpec` from a TOML document's data; every error names its key."""
+    checks.no_unknown("", data, SECTIONS)
+    sweep = checks.table("sweep", data.get("sweep", {}))
+    checks.no_unknown("sweep.", sweep, SWEEP_KEYS)
+    settings = _settings(sweep)
+    design = settings["design"]
+    base, fixed, customers, base_config = _base(sweep, data, Path(base_dir))
+
+    points: tuple[Mapping[str, Any], ...] = ()
+    if design == "points":
+        declared = checks.table("scenarios", data.get("scenarios", {}))
+        factors, points = _points(data, sweep, declared)
+    else:
+        factors = _varied(data, design)
+    names = [f.name for f in factors if not f.label]
+    for name in names:
+        if name in fixed or (name == CUSTOMERS and customers is not None):
+            where = "vary" if design != "points" else "points[0]"
+            raise checks.fail(f"{where}.{name}", "also set in [fixed]; give it in one place")
+
+    uses_customers = customers is not None or CUSTOMERS in names
+    for key in ("total_revenue", "sample_customers"):
+        if key in settings and not uses_customers:
+            raise checks.fail(f"sweep.{key}", "only with a `customers` factor or fixed value")
+    if uses_customers:  # n_customers (and with total_revenue, revenue_per_customer) follow from customers
+        for name in ("n_customers", "revenue_per_customer"):
+            if name == "revenue_per_customer" and "total_revenue" not in settings:
+                continue
+            varied = name in names and not (design == "points" and name == "n_customers")  # a point's sample
+            if varied or name in fixed:
+                where = ("points[0]" if design == "points" else "vary") if varied else "fixed"
+                raise checks.fail(f"{where}.{name}", "set from `customers` (and sweep.total_revenue); remove it")
+
+    compare_levels, compare_metric, baseline = _compare(data, names, fixed, base)
+    metrics, derived = _outputs(data, compare_levels, compare_metric)
+    return SweepSpec(
         factors=factors,
         base=base,
-        scenarios=tuple(scenarios),
+        scenarios=_scenarios(data, base, names),
         customers=customers,
         compare_levels=compare_levels,
         compare_metric=compare_metric,
         baseline=baseline,
-        metrics=tuple(dict.fromkeys(metrics)),
-        derived=tuple(dict.fromkeys(derived)),
+        metrics=metrics,
+        derived=derived,
         name=sweep.get("name", Path(source).stem if source else "sweep"),
         out=sweep.get("out"),
         base_config=None if base_config is None else str(base_config),
         source=source,
         fixed={**fixed, **({CUSTOMERS: customers} if customers is not None else {})},
+        points=points,
         **settings,
     )
-    return spec
 
 
 def read_spec_file(path: str | Path) -> SweepSpec:
@@ -463,5 +400,3 @@ def read_spec_file(path: str | Path) -> SweepSpec:
     data, text = read_toml(path, "SPEC")
     spec = read_spec(data, base_dir=path.parent, source=str(path))
     return replace(spec, source_text=text)
-
-

@@ -8,9 +8,9 @@ every margin from it (sim.engine.sweep's margin sharing; tests/test_sweep_phase.
 
 Per market and grid point the winner is the level with the highest mean discounted profit over replications
 (paired: every level of a replication shares the seed); ``win_share`` is the share of replications in which
-that level also wins on its own. Kotler's 3×3 cells are read from the matrix experiment's spec and drawn over
-the diagram. Output: ``phase.csv``, ``phase.png`` (all markets), ``phase_<market>.png``, ``REPORT.md``, the spec
-copy ``spec.toml`` and the sweep's rows in ``runs/``.
+that level also wins on its own. Kotler's 3×3 cells are read from the matrix spec (sim.experiments.kotler) and
+drawn over the diagram. Output: ``phase.csv``, ``phase.png`` (all markets), ``phase_<market>.png``,
+``REPORT.md``, the spec copy ``spec.toml`` and the sweep's rows in ``runs/``.
 """
 
 from __future__ import annotations
@@ -27,42 +27,28 @@ import pandas as pd
 
 from sim.core.config import ConfigError
 from sim.engine.sweep import CUSTOMERS, SweepSpec, parse_spec
+from sim.experiments.kotler import Cell, read_cells
 from sim.files import read_toml
 
 SECTION_KEYS = ("out", "matrix")
 
 
 @dataclass(frozen=True)
-class KotlerCell:
-    row: str
-    column: str
-    customers: int
-    margin: float
-    recommended: str
-    also_acceptable: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class PhaseSpec:
     sweep: SweepSpec
     out: str
-    cells: tuple[KotlerCell, ...]
+    cells: tuple[Cell, ...]
     matrix: str | None = None
     source: str | None = None
 
 
-def _kotler_cells(path: Path) -> tuple[KotlerCell, ...]:
-    from sim.experiments.matrix import load_spec as load_matrix
-
+def _kotler_cells(path: Path) -> tuple[Cell, ...]:
     if not path.is_file():
         raise ConfigError("phase.matrix", f"file not found: {path}")
     try:
-        spec = load_matrix(path)
+        return read_cells(path)
     except ConfigError as error:
         raise ConfigError("phase.matrix", f"{path}: {error}") from None
-    return tuple(
-        KotlerCell(c.row, c.column, c.customers, c.margin, c.recommended, c.also_acceptable) for c in spec.cells
-    )
 
 
 def parse_phase(data: Mapping[str, Any], base_dir: Path | str = ".", source: str | None = None) -> PhaseSpec:
@@ -92,7 +78,7 @@ def parse_phase(data: Mapping[str, Any], base_dir: Path | str = ".", source: str
     if not isinstance(compare, Mapping) or "levels" not in compare:
         raise ConfigError("compare", "a phase diagram compares levels: add [compare] levels = [...]")
     spec = parse_spec({**data, "sweep": {**sweep_table, "design": "grid", "out": f"{out}/runs"}}, base_dir, source)
-    cells: tuple[KotlerCell, ...] = ()
+    cells: tuple[Cell, ...] = ()
     matrix = None
     if "matrix" in section:
         if not isinstance(section["matrix"], str):
@@ -154,7 +140,7 @@ def edges(centres: Sequence[float], log: bool) -> np.ndarray:
 
 
 def kotler_regions(
-    cells: Sequence[KotlerCell], x_range: tuple[float, float], y_range: tuple[float, float]
+    cells: Sequence[Cell], x_range: tuple[float, float], y_range: tuple[float, float]
 ) -> list[dict]:
     """Each Kotler cell as a rectangle in (customers, margin): rows split at geometric midpoints between the rows'
     customer counts, columns at midpoints between the columns' margins, outer cells reaching the axes' ends."""
@@ -169,7 +155,7 @@ def kotler_regions(
     return regions
 
 
-def agreement(table: pd.DataFrame, cells: Sequence[KotlerCell]) -> pd.DataFrame:
+def agreement(table: pd.DataFrame, cells: Sequence[Cell]) -> pd.DataFrame:
     """Per market and Kotler cell: the share of grid points in the cell's region where Kotler's level wins, and
     the winner at the grid point nearest the matrix experiment's own cell (its customers and margin)."""
     if not cells:

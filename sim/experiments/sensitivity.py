@@ -23,8 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.core.config import ConfigError
-from sim.core.levels import LEVEL_NAMES
+from sim.core.config import ConfigError, from_mapping
 from sim.engine.sweep import SweepSpec, design, parse_spec
 from sim.files import read_toml
 
@@ -127,7 +126,8 @@ def responses(spec: SweepSpec, frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     ordered = np.sort(values, axis=1)
     table["lead"] = ordered[:, -1] - ordered[:, -2]
     winner = np.argmax(values, axis=1)  # first maximum: ties go to the lower level
-    table["winner"] = [LEVEL_NAMES.index(levels[i]) for i in winner]
+    codes = from_mapping(spec.base).level_names  # the levels in effect, in order (a base config may add some)
+    table["winner"] = [codes.index(levels[i]) for i in winner]
     names = [name for name, _ in spec.scenarios] or [""]
     return {name: table.iloc[s * points : (s + 1) * points].reset_index(drop=True) for s, name in enumerate(names)}
 

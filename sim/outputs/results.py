@@ -15,8 +15,10 @@ import pandas as pd
 from sim.core.config import Config, from_mapping
 from sim.core.model import RelationshipModel
 from sim.core.schema import ACTIVITIES, QUADRANTS
+from sim.outputs.accounts import CHANNELS, accounts, ledger
 
-CHANNELS = ("agent", "ivr")
+# The money of the summary, in this order (relsim run --json)
+MONEY = ("revenue", "gross_margin", "relationship_cost", "acquisition_cost", "profit", "discounted_profit")
 
 
 def yearly(monthly: pd.DataFrame) -> pd.DataFrame:
@@ -52,7 +54,8 @@ def yearly(monthly: pd.DataFrame) -> pd.DataFrame:
 
 
 def summarise(monthly: pd.DataFrame, config: Config) -> dict[str, Any]:
-    """The run's summary: the figures of ``relsim run --json``."""
+    """The run's summary: the figures of ``relsim run --json`` (the accounts from :mod:`sim.outputs.accounts`)."""
+    figures = accounts(ledger(monthly, config.discount_rate), config.margin)
     customer_years = float(monthly["active"].sum()) / 12.0
     per_year = yearly(monthly)
     last_year = monthly.iloc[-12:]
@@ -61,25 +64,19 @@ def summarise(monthly: pd.DataFrame, config: Config) -> dict[str, Any]:
     cohort_end_of_year = monthly["initial_cohort_active"].iloc[11::12].to_numpy()
     return {
         "level": config.level,
+        "segment": config.segment,
         "tier_level": config.tier_level,
         "tier_share": config.tier_share,
         "n_customers": config.n_customers,
         "years": config.years,
         "seed": config.seed,
-        "retention_rate": _ratio(per_year["retention"].sum(), per_year["retention"].count()),
-        "churn_rate": float(monthly["left"].sum() / customer_years),
-        "active_customers_end": int(per_year["active"].iloc[-1]),
-        "cost_to_serve_per_customer": float(monthly["relationship_cost"].sum() / customer_years),
-        "cost_to_serve_by_activity": {
-            name: float(monthly[f"cost_{name}"].sum() / customer_years) for name in ACTIVITIES
-        },
-        "cost_to_serve_by_channel": {name: float(monthly[f"cost_{name}"].sum() / customer_years) for name in CHANNELS},
-        "revenue": float(monthly["revenue"].sum()),
-        "gross_margin": float(monthly["gross_margin"].sum()),
-        "relationship_cost": float(monthly["relationship_cost"].sum()),
-        "acquisition_cost": float(monthly["acquisition_cost"].sum()),
-        "profit": float(monthly["profit"].sum()),
-        "discounted_profit": float(monthly["discounted_profit"].sum()),
+        "retention_rate": _plain(figures["retention_rate"]),
+        "churn_rate": figures["churn_rate"],
+        "active_customers_end": int(figures["active_customers_end"]),
+        "cost_to_serve_per_customer": figures["cost_to_serve_per_customer"],
+        "cost_to_serve_by_activity": {name: figures[f"cost_to_serve_by_activity.{name}"] for name in ACTIVITIES},
+        "cost_to_serve_by_channel": {name: figures[f"cost_to_serve_by_channel.{name}"] for name in CHANNELS},
+        **{name: figures[name] for name in MONEY},
         "nps": _ratio(100.0 * (last_year["promoters"].sum() - last_year["detractors"].sum()), served_last_year),
         "quadrant_shares": {name: _ratio(last_year[name].sum(), served_last_year) for name in QUADRANTS},
         "complaints_per_customer_year": float(monthly["complaints"].sum() / customer_years),

@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Collection
 from typing import Any
 
-from sim.core.config import Config
-from sim.core.levels import LEVEL_NAMES, LEVELS
+from sim.core.config import level_text  # the level's teacher text from the level data, numbers filled in
+from sim.core.levels import LEVEL_NAMES
 from sim.core.model import RelationshipModel
 
 # What Mesa 3.3's SolaraViz imports (mesa.visualization needs altair and networkx too), and where to get it.
 
-# The app's controls: name -> Mesa user-input spec. SolaraViz rebuilds the model from these on Reset.
+# The app's controls: name -> Mesa user-input spec. SolaraViz rebuilds the model from these on Reset. The level choices
+# are the levels of sim/core/levels.toml; a level a run config adds runs in ClassroomModel(levels=..., level=...).
 CONTROLS: dict[str, dict[str, Any]] = {
     "level": {"type": "Select", "value": "reactive", "values": list(LEVEL_NAMES), "label": "Relationship level"},
     "n_customers": {
@@ -53,29 +55,6 @@ CHART_TITLES = {
 }
 
 
-def level_text(config: Config) -> str:
-    """What the selected level does, for the teacher to read out (numbers from sim.core.levels and the config)."""
-    level = LEVELS[config.level]
-    handling = (
-        f"{level.resolution_probability:.0%} of complaints are resolved, {level.quick_resolution_share:.0%} of those "
-        f"quickly; every call costs ${config.agent_contact_cost:g}"
-    )
-    return {
-        "basic": "**Basic**: the firm sells and never calls. No complaint channel: an unhappy customer cannot "
-        "complain, only leave (exit, no voice). Cheapest to serve; nothing catches a problem.",
-        "reactive": f"**Reactive**: customers can call with problems and questions; a handled complaint can win the "
-        f"customer back ({handling}).",
-        "accountable": "**Accountable**: Reactive, plus a call shortly after the sale that finds silent "
-        f"dissatisfaction, and complaints fed back to make the product better ({handling}).",
-        "proactive": f"**Proactive**: Accountable, plus {level.outreach_per_year} calls a year with tips and new "
-        f"products: more value and cross-sales, but {config.contact_aversion_share:.0%} of customers find "
-        "unsolicited calls annoying.",
-        "partnership": f"**Partnership**: monthly joint work: the firm finds {level.problem_detection:.0%} of "
-        "problems itself, customises the offer and builds structural ties (switching costs). An account team "
-        f"costs ${config.partnership_cost:,.0f} per customer-year.",
-    }[config.level]
-
-
 QUADRANT_TEXT = (
     "**Loyalists / apostles** (top right): satisfied and staying; they recommend the firm. "
     "**Hostages** (top left): unhappy but staying because they cannot leave (a monopoly, high switching "
@@ -86,12 +65,13 @@ QUADRANT_TEXT = (
 )
 
 
-def control_value(name: str, value: Any) -> Any:
-    """A control's value as the server accepts it, whatever the browser sent: one of the listed choices, or a number
-    clamped to the slider's range (a crafted request cannot ask for 10 M customers); else the control's default."""
+def control_value(name: str, value: Any, extra: Collection[str] = ()) -> Any:
+    """A control's value as the server accepts it, whatever the browser sent: one of the listed choices (or of
+    ``extra``, choices the server itself added), or a number clamped to the slider's range (a crafted request
+    cannot ask for 10 M customers); else the control's default."""
     control = CONTROLS[name]
     if control["type"] == "Select":
-        return value if isinstance(value, str) and value in control["values"] else control["value"]
+        return value if isinstance(value, str) and value in (*control["values"], *extra) else control["value"]
     try:
         number = float(value)
     except (TypeError, ValueError, OverflowError):
@@ -121,7 +101,7 @@ class ClassroomModel(RelationshipModel):
         **kwargs: Any,
     ) -> None:
         super().__init__(  # every control checked here, on the server: the browser's values are not trusted
-            level=control_value("level", level),
+            level=control_value("level", level, extra=[getattr(x, "name", x) for x in kwargs.get("levels") or ()]),
             n_customers=control_value("n_customers", n_customers),
             margin=control_value("margin", margin),
             problem_rate=control_value("problem_rate", problem_rate),

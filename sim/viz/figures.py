@@ -12,7 +12,7 @@ matplotlib is used through ``Figure`` objects (no pyplot state), so drawing is s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from sim.core.levels import LEVEL_NAMES
+from sim.core.levels import DEFAULT_LEVELS, LEVEL_NAMES, Level, level_colours
 from sim.core.model import RelationshipModel
 from sim.core.schema import QUADRANTS
 from sim.files import atomic_write, staged_folder
@@ -28,6 +28,8 @@ from sim.files import atomic_write, staged_folder
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from sim.engine.evaluators import Evaluator
 
 DEFAULT_OUT = Path("results") / "figures"
 MAX_POINTS = 1_500  # drawn at most; more points cost render time and add nothing to the picture
@@ -41,7 +43,7 @@ QUADRANT_NAMES = {
     "defector": "defectors / terrorists",
 }
 QUADRANT_COLOURS = {"loyalist": "#1b9e77", "hostage": "#7570b3", "mercenary": "#e6ab02", "defector": "#d95f02"}
-LEVEL_COLOURS = dict(zip(LEVEL_NAMES, ("#7f7f7f", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd"), strict=True))
+LEVEL_COLOURS = level_colours()  # the shipped levels' colours (levels.toml); any levels: colours_for()
 SATISFACTION_RANGE = (-2.0, 1.0)  # where almost all customers are; those beyond are drawn at the edge
 
 
@@ -313,29 +315,59 @@ def _to_palette_image(figure: Figure) -> Any:
 
 
 def survival_curves(
-    levels: Sequence[str] = LEVEL_NAMES, seeds: Sequence[int] = (0, 1, 2), params: dict[str, Any] | None = None
+    levels: Sequence[str] = LEVEL_NAMES,
+    seeds: Sequence[int] = (0, 1, 2),
+    params: dict[str, Any] | None = None,
+    evaluator: Evaluator | None = None,
 ) -> pd.DataFrame:
     """Share of the initial customers still active at each year's end, per level, averaged over ``seeds``.
 
-    Every level runs with the same seeds, so each starts from the same customers (common random numbers).
+    Every level runs with the same seeds, so each starts from the same customers (common random numbers). The
+    levels × seeds runs go to ``evaluator`` (default: a process per core); the curves do not depend on it.
     """
-    from sim.outputs.results import run
+    from sim.engine.evaluators import make_evaluator
 
     params = {**SURVIVAL, **(params or {})}
+    runs = [{**params, "level": level, "seed": int(seed)} for level in levels for seed in seeds]
+    curves: list[list[float]] = [[] for _ in runs]
+    evaluator = evaluator or make_evaluator()
+    with evaluator:
+        for index, curve in evaluator.evaluate(cohort_survival, runs):
+            curves[index] = curve
     rows = []
-    for level in levels:
-        curves = np.array([run(level=level, seed=seed, **params).summary["cohort_survival"] for seed in seeds])
-        for year, share in enumerate(curves.mean(axis=0)):
-            rows.append({"level": level, "year": year, "survival": float(share)})
+    for number, level in enumerate(levels):
+        mean = np.mean(curves[number * len(seeds) : (number + 1) * len(seeds)], axis=0)
+        rows += [{"level": level, "year": year, "survival": float(share)} for year, share in enumerate(mean)]
     return pd.DataFrame(rows)
 
 
-def survival_figure(path: str | Path, curves: pd.DataFrame, title: str | None = None) -> Path:
+def cohort_survival(fields: dict[str, Any]) -> list[float]:
+    """One run's cohort survival curve (a pure function of its config fields, for the evaluators)."""
+    from sim.outputs.results import run
+
+    return [float(share) for share in run(**fields).summary["cohort_survival"]]
+
+
+def colours_for(names: Sequence[str], levels: Sequence[Level] = DEFAULT_LEVELS) -> dict[str, str]:
+    """A colour per level name: the level's own (from ``levels``, e.g. ``config.levels``), else a fallback colour."""
+    known = {level.name: level for level in levels}
+    return level_colours([known.get(name) or Level(name) for name in names])
+
+
+def draw_survival(ax: Axes, curves: pd.DataFrame, colours: Mapping[str, str] | None = None) -> None:
+    """Cohort survival curves, one line per level in ``curves`` (colours: :func:`colours_for` unless given)."""
+    colours = colours or colours_for(list(dict.fromkeys(curves["level"])))
+    for level, group in curves.groupby("level", sort=False):
+        ax.plot(group["year"], group["survival"], marker="o", ms=3.5, lw=1.8, label=level, color=colours[level])
+
+
+def survival_figure(
+    path: str | Path, curves: pd.DataFrame, title: str | None = None, colours: Mapping[str, str] | None = None
+) -> Path:
     """Cohort survival by level as a PNG, written atomically."""
     figure = new_figure(6.4, 4.2, dpi=110)
     ax = figure.add_subplot()
-    for level, group in curves.groupby("level", sort=False):
-        ax.plot(group["year"], group["survival"], marker="o", ms=3.5, lw=1.8, label=level, color=LEVEL_COLOURS[level])
+    draw_survival(ax, curves, colours)
     ax.set_xlabel("years since the start")
     ax.set_ylabel("share of the initial customers still active")
     ax.set_ylim(0, 1.02)

@@ -4,25 +4,29 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sim.core.levels import LEVEL_NAMES, level_index
+from sim.engine.evaluators import Evaluator
 from sim.errors import ConfigError
+from sim.experiments import matrix as experiment
 from sim.experiments.matrix import MatrixResult, MatrixSpec, render_report
-from sim.files import staged_folder
+from sim.files import output_folder, staged_folder
 
 # What `relsim matrix` writes (an earlier relsim wrote exactly these without a marker).
 FILES = ("REPORT.md", "cells.csv", "heatmap.png", "parameters.json", "profit_by_level.png", "runs.csv.gz",
          "technology_heavy.csv", "tiered.csv")  # fmt: skip
+STORE = "runs"  # the engine's resumable store inside the output folder, until the results replace it
 
-def _level_colours() -> list[Any]:
+
+def _level_colours(levels: Sequence[str]) -> list[Any]:
     from matplotlib import colormaps
 
     cmap = colormaps["viridis"]
-    return [cmap(x) for x in np.linspace(0.1, 0.9, len(LEVEL_NAMES))]
+    return [cmap(x) for x in np.linspace(0.1, 0.9, len(levels))]
 
 
 def _grid(spec: MatrixSpec) -> tuple[list[str], list[str]]:
@@ -40,7 +44,8 @@ def plot_heatmap(result: MatrixResult, path: Path) -> None:
 
     spec = result.spec
     rows, columns = _grid(spec)
-    colours = _level_colours()
+    levels = spec.levels
+    colours = _level_colours(levels)
     cmap = ListedColormap(colours)
     verdict = result.verdicts.set_index("cell")
     fig = Figure(figsize=(12, 5.2))
@@ -54,16 +59,16 @@ def plot_heatmap(result: MatrixResult, path: Path) -> None:
         for cell in spec.cells:
             i, j = rows.index(cell.row), columns.index(cell.column)
             level = verdict.loc[cell.name, key]
-            grid[i, j] = level_index(level)
+            grid[i, j] = levels.index(level)
             text = level
             agrees = bool(verdict.loc[cell.name, "agreement"])
             if key == "best_level":
                 text += "\nagrees" if agrees else "\ndiffers"
                 if not agrees:
                     ax.add_patch(Rectangle((j - 0.47, i - 0.47), 0.94, 0.94, fill=False, edgecolor="red", lw=3))
-            dark = level_index(level) < 2
+            dark = levels.index(level) < len(levels) / 2 - 0.5  # viridis is dark at its low end
             ax.text(j, i, text, ha="center", va="center", fontsize=11, color="white" if dark else "black")
-        ax.imshow(grid, cmap=cmap, vmin=-0.5, vmax=len(LEVEL_NAMES) - 0.5)
+        ax.imshow(grid, cmap=cmap, vmin=-0.5, vmax=len(levels) - 0.5)
         ax.set_xticks(range(len(columns)), [f"{c} margin" for c in columns])
         labels = []
         for r in rows:
@@ -92,7 +97,7 @@ def plot_profit_by_level(result: MatrixResult, path: Path) -> None:
     axes = np.atleast_2d(fig.subplots(len(rows), len(columns), squeeze=False))
     for ax in axes.ravel():
         ax.set_visible(False)
-    x = np.arange(len(LEVEL_NAMES))
+    x = np.arange(len(spec.levels))
     for name, group in result.cells.groupby("cell", sort=False):
         cell = next(c for c in spec.cells if c.name == name)
         ax = axes[rows.index(cell.row), columns.index(cell.column)]
@@ -111,7 +116,7 @@ def plot_profit_by_level(result: MatrixResult, path: Path) -> None:
         span = max(top - floor, 1e-9)
         floor = floor - (0.12 * span if off.any() else 0.02 * span if floor < 0 else 0.0)
         shown = np.where(off, floor, mean)
-        colours = ["tab:orange" if lv == cell.recommended else "lightgray" for lv in LEVEL_NAMES]
+        colours = ["tab:orange" if lv == cell.recommended else "lightgray" for lv in spec.levels]
         edges = ["black" if best else "none" for best in group["is_best"]]
         ax.bar(x, shown, color=colours, edgecolor=edges, linewidth=1.5, hatch=None)
         errors = np.vstack([mean - low, high - mean])
@@ -121,7 +126,7 @@ def plot_profit_by_level(result: MatrixResult, path: Path) -> None:
             ax.text(x[i], floor, f"{mean[i]:,.0f}\n(off scale)", ha="center", va="bottom", fontsize=7)
         ax.set_ylim(floor, top + 0.08 * max(top - floor, 1e-9))
         ax.axhline(0, color="black", lw=0.5)
-        ax.set_xticks(x, list(LEVEL_NAMES), fontsize=7)
+        ax.set_xticks(x, list(spec.levels), fontsize=7)
         verdict = "agrees" if bool(group["agreement"].iloc[0]) else "differs"
         ax.set_title(f"{name}: Kotler {cell.recommended}, {verdict}", fontsize=9)
         ax.set_ylabel("$M", fontsize=8)
@@ -134,16 +139,31 @@ def plot_profit_by_level(result: MatrixResult, path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
+def run_matrix(
+    spec: MatrixSpec, out: str | Path, evaluator: Evaluator | None = None, progress: bool = False
+) -> MatrixResult:
+    """Run (or resume) the matrix with its resumable store in ``out/runs/``, then write its results into ``out``.
+
+    ``out`` is claimed (checked, locked, marked) for the whole run, with the store as part of the matrix's
+    output, so an interrupted matrix can be resumed by the same command; the store goes once the results are in.
+    """
+    with output_folder(out, "matrix", keep=(STORE,), legacy=FILES):
+        result = experiment.run_matrix(spec, evaluator=evaluator, store=Path(out) / STORE, progress=progress)
+        write_results(out, result)
+    return result
+
+
 def write_results(out_dir: str | Path, result: MatrixResult) -> Path:
     """Write cells.csv, technology_heavy.csv, tiered.csv, runs.csv.gz, parameters.json, the figures and REPORT.md.
 
     Everything is written into a temporary directory beside ``out_dir`` and moved into place at the end, so a
-    failed run leaves no half-written results (an existing ``out_dir`` is replaced only when all is written).
+    failed run leaves no half-written results (an existing ``out_dir`` is replaced only when all is written; the
+    run's store, ``out/runs/``, goes with the earlier results).
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError("--out", f"{out} exists and is not a directory")
-    with staged_folder(out, "matrix", legacy=FILES) as staging:
+    with staged_folder(out, "matrix", keep=(STORE,), discard=(STORE,), legacy=FILES) as staging:
         started = time.perf_counter()
         result.cells.to_csv(staging / "cells.csv", index=False)
         result.technology_heavy.to_csv(staging / "technology_heavy.csv", index=False)
@@ -174,7 +194,8 @@ def write_results(out_dir: str | Path, result: MatrixResult) -> Path:
             "agreement": result.agreement,
             "agreement_ci": list(result.agreement_ci),
             "timings_s": result.timings,
-            "workers": result.workers,
+            "evaluator": result.evaluator,
+            "resumed_runs": result.resumed,
         }
         (staging / "parameters.json").write_text(json.dumps(parameters, indent=2) + "\n")
         plot_heatmap(result, staging / "heatmap.png")

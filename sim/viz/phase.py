@@ -15,27 +15,33 @@ import pandas as pd
 from sim.core.levels import LEVEL_NAMES
 from sim.engine.evaluators import Evaluator, make_evaluator
 from sim.engine.sweep import CUSTOMERS, run_sweep
-from sim.experiments.phase import KotlerCell, PhaseSpec, agreement, edges, kotler_regions, winners
+from sim.experiments.kotler import Cell
+from sim.experiments.phase import PhaseSpec, agreement, edges, kotler_regions, winners
 from sim.files import output_folder, staged_folder
 
 # An earlier relsim's phase folder (no marker): the names it wrote; the plain ones must all be there.
 LEGACY = ("REPORT.md", "phase.csv", "phase.png", "runs", "phase_*.png", "kotler_cells*.csv", "spec*.toml", "*.json")
 
 
-def _draw(ax: Any, part: pd.DataFrame, cells: Sequence[KotlerCell], title: str) -> None:
+def _level_names(table: pd.DataFrame) -> tuple[str, ...]:
+    """The shipped levels, then any other level that wins somewhere (a level a run config added), in order."""
+    return (*LEVEL_NAMES, *sorted(set(table["winner"]) - set(LEVEL_NAMES)))
+
+
+def _draw(ax: Any, part: pd.DataFrame, cells: Sequence[Cell], title: str, names: Sequence[str]) -> None:
     from matplotlib import colormaps
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Rectangle
 
-    colours = [colormaps["viridis"](x) for x in np.linspace(0.1, 0.9, len(LEVEL_NAMES))]
+    colours = [colormaps["viridis"](x) for x in np.linspace(0.1, 0.9, len(names))]
     xs = np.sort(part[CUSTOMERS].unique())
     ys = np.sort(part["margin"].unique())
     grid = part.pivot(index="margin", columns=CUSTOMERS, values="winner").reindex(index=ys, columns=xs)
-    codes = grid.apply(lambda col: col.map(LEVEL_NAMES.index)).to_numpy(float)
+    codes = grid.apply(lambda col: col.map(names.index)).to_numpy(float)
     share = part.pivot(index="margin", columns=CUSTOMERS, values="win_share").reindex(index=ys, columns=xs)
     x_edges, y_edges = edges(xs, log=True), edges(ys, log=False)
     cmap = ListedColormap(colours)
-    norm = BoundaryNorm(np.arange(-0.5, len(LEVEL_NAMES)), cmap.N)
+    norm = BoundaryNorm(np.arange(-0.5, len(names)), cmap.N)
     ax.pcolormesh(x_edges, y_edges, codes, cmap=cmap, norm=norm, shading="flat")
     # Points where the winner wins in fewer than 60 % of replications: a close call, hatched.
     close = share.to_numpy(float) < 0.6
@@ -85,19 +91,19 @@ def _draw(ax: Any, part: pd.DataFrame, cells: Sequence[KotlerCell], title: str) 
     ax.tick_params(labelsize=7)
 
 
-def _legend(fig: Any) -> None:
+def _legend(fig: Any, names: Sequence[str]) -> None:
     from matplotlib import colormaps
     from matplotlib.patches import Patch
 
-    colours = [colormaps["viridis"](x) for x in np.linspace(0.1, 0.9, len(LEVEL_NAMES))]
-    handles = [Patch(facecolor=c, label=name) for c, name in zip(colours, LEVEL_NAMES, strict=True)]
+    colours = [colormaps["viridis"](x) for x in np.linspace(0.1, 0.9, len(names))]
+    handles = [Patch(facecolor=c, label=name) for c, name in zip(colours, names, strict=True)]
     handles.append(Patch(facecolor="white", edgecolor="black", hatch="///", label="close call (wins < 60 % of reps)"))
     ncol = len(handles) if fig.get_figwidth() > 9 else 3
     fig.legend(handles=handles, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
 
 
 def plot_phase(
-    table: pd.DataFrame, cells: Sequence[KotlerCell], path: Path, years: int, scenario: str | None = None
+    table: pd.DataFrame, cells: Sequence[Cell], path: Path, years: int, scenario: str | None = None
 ) -> None:
     """The winning level over customers × margin with Kotler's cells; all markets in panels unless one is named."""
     from matplotlib.figure import Figure
@@ -107,8 +113,9 @@ def plot_phase(
     rows = math.ceil(len(scenarios) / cols)
     fig = Figure(figsize=(6.6 * cols, 4.6 * rows + (1.2 if cols == 1 else 0.5)))
     axes = fig.subplots(rows, cols, squeeze=False)
+    names = _level_names(table)
     for ax, name in zip(axes.ravel(), scenarios, strict=False):
-        _draw(ax, table[table["scenario"] == name], cells, name.replace("_", " ") or "market")
+        _draw(ax, table[table["scenario"] == name], cells, name.replace("_", " ") or "market", names)
     for ax in axes.ravel()[len(scenarios) :]:
         ax.axis("off")
     fig.suptitle(
@@ -117,7 +124,7 @@ def plot_phase(
         fontsize=10 if cols == 1 else 11,
     )
     fig.tight_layout(rect=(0, 0.1 if cols == 1 else 0.06, 1, 0.95))
-    _legend(fig)
+    _legend(fig, names)
     fig.savefig(path, dpi=120)
 
 
@@ -148,7 +155,7 @@ def write_report(out: Path, spec: PhaseSpec, table: pd.DataFrame, cells_table: p
             f"## {scenario or 'market'}",
             "",
             f"Market: {changes}. Share of the grid won: "
-            + ", ".join(f"{lv} {shares.get(lv, 0):.0%}" for lv in LEVEL_NAMES if shares.get(lv, 0) > 0)
+            + ", ".join(f"{lv} {shares.get(lv, 0):.0%}" for lv in _level_names(table) if shares.get(lv, 0) > 0)
             + f"; close calls (winner wins < 60 % of replications): {(part['win_share'] < 0.6).mean():.0%}.",
             "",
             f"![{scenario}](phase_{scenario}.png)" if scenario else "![phase](phase.png)",
