@@ -25,11 +25,11 @@ from pathlib import Path
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from sim.cli.common import resolve_spec
-from sim.cli.experiments import MATRIX_SPEC, MATRIX_STORE
+from sim.cli.experiments import MATRIX_SPEC
 from sim.engine.evaluators import make_evaluator
 from sim.engine.plan import plan
 from sim.experiments import matrix
-from sim.viz.matrix import write_results
+from sim.viz.matrix import run_matrix
 
 TARGET_S = {"full": 300.0, "quick": 30.0}
 
@@ -49,8 +49,7 @@ def measure(
     evaluator = make_evaluator(workers, dask=dask)
     target = Path(out) if out else Path(tempfile.mkdtemp(prefix="bench-matrix-")) / "matrix"
     start = time.perf_counter()
-    result = matrix.run_matrix(spec, evaluator=evaluator, store=target / MATRIX_STORE, progress=sys.stderr.isatty())
-    write_results(target, result)
+    result = run_matrix(spec, target, evaluator, progress=sys.stderr.isatty())  # store in target/runs, then results
     wall = time.perf_counter() - start
     if not out:
         shutil.rmtree(target.parent, ignore_errors=True)

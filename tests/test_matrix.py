@@ -445,7 +445,7 @@ def test_write_results_produces_every_file_and_the_report_states_the_score(tiny_
 
 def test_a_failed_write_leaves_the_previous_results_untouched(tiny_result, tmp_path, monkeypatch):
     out = tmp_path / "matrix"
-    out.mkdir()
+    write_results(out, tiny_result)
     (out / "REPORT.md").write_text("previous")
 
     def broken(*_: object) -> None:

@@ -27,6 +27,7 @@ from sim.engine.sweep import (
     run_sweep,
     simulate,
 )
+from sim.files import LOCK
 from sim.outputs.results import summarise
 
 
@@ -262,7 +263,7 @@ def test_manifest_hash_mismatch_is_refused(tmp_path):
     assert (out / "runs.parquet").is_file() and not (out / "parts").exists()
     manifest = __import__("json").loads((out / "manifest.json").read_text())
     assert manifest["spec_hash"] == spec.hash() and manifest["complete"] and manifest["runs"] == 12
-    before = sorted((p.name, p.stat().st_mtime_ns) for p in out.iterdir())
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in out.iterdir() if p.name != LOCK)  # (holds the pid)
     again = run_sweep(spec, out, SequentialEvaluator())  # same spec: nothing to do
     assert again.new_runs == 0
     pd.testing.assert_frame_equal(first.frame, again.frame)
@@ -270,14 +271,14 @@ def test_manifest_hash_mismatch_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="holds a different sweep") as caught:
         run_sweep(changed, out, SequentialEvaluator())
     assert caught.value.field == "out"
-    assert sorted((p.name, p.stat().st_mtime_ns) for p in out.iterdir()) == before
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in out.iterdir() if p.name != LOCK) == before
     (out / "runs.parquet").unlink()  # a committed manifest without its (git-ignored) rows: run again
     rerun = run_sweep(spec, out, SequentialEvaluator())
     assert rerun.new_runs == 12
     pd.testing.assert_frame_equal(first.frame, rerun.frame, check_exact=True)
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
-    with pytest.raises(ConfigError, match="holds no sweep manifest"):
+    with pytest.raises(ConfigError, match="relsim did not write"):
         run_sweep(spec, tmp_path / "other", SequentialEvaluator())
 
 

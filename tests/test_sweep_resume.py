@@ -16,9 +16,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from sim.engine.evaluators import ProcessPoolEvaluator
+from sim.core.config import ConfigError
+from sim.engine.evaluators import ProcessPoolEvaluator, SequentialEvaluator
 from sim.engine.store import write_json
 from sim.engine.sweep import MANIFEST, load_spec, plan, run_chunk, run_sweep
+from sim.files import stale_temporaries
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,16 +118,30 @@ def test_sigkill_then_resume_finishes_only_the_remaining_runs(tmp_path):
     pd.testing.assert_frame_equal(mine, fresh, check_exact=True, check_dtype=False)
 
 
-@pytest.mark.parametrize("leftover", [".tmp-123-part-000003.parquet"])
-def test_stale_temporary_files_are_ignored_and_removed(tmp_path, leftover):
+def _killed_writer(path: Path) -> Path:
+    """What a writer killed mid-write leaves: run sim.files.atomic_write in a process that dies inside it."""
+    code = "import os, sys; from sim.files import atomic_write; atomic_write(sys.argv[1], lambda p: os._exit(9))"
+    subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, check=False)
+    (leftover,) = stale_temporaries(path.parent)
+    return leftover
+
+
+def test_stale_temporary_files_are_removed_before_new_work(tmp_path):
     spec_path = tmp_path / "spec.toml"
     spec_path.write_text(textwrap.dedent(SPEC).replace("steps = 10", "steps = 2").replace("years = 4", "years = 1"))
     spec = load_spec(spec_path)
     out = tmp_path / "out"
-    (out / "parts").mkdir(parents=True)
-    (out / "parts" / leftover).write_bytes(b"PAR1 torn")  # a writer killed mid-write
-    with pytest.raises(Exception, match="no sweep manifest"):
-        run_sweep(spec, out)  # no manifest: not ours to touch
-    write_json(out / MANIFEST, {"spec_hash": spec.hash(), "complete": False})
-    result = run_sweep(spec, out, ProcessPoolEvaluator(2))
+    leftovers = [_killed_writer(out / "parts" / "part-000003.parquet"), _killed_writer(out / MANIFEST)]
+    with pytest.raises(ConfigError, match="already holds parts, which relsim did not write"):
+        run_sweep(spec, out)  # no manifest, no marker: not ours to touch
+    assert all(path.exists() for path in leftovers)
+    write_json(out / MANIFEST, {"spec_hash": spec.hash(), "complete": False})  # a sweep's folder (older relsim)
+
+    class Watching(SequentialEvaluator):
+        def evaluate(self, function, items):
+            assert not any(path.exists() for path in leftovers), "stale temporary files left at the first run"
+            yield from super().evaluate(function, items)
+
+    result = run_sweep(spec, out, Watching())
     assert len(result.frame) == result.runs == 24 and not (out / "parts").exists()
+    assert not stale_temporaries(out)

@@ -87,7 +87,7 @@ def test_validate_passes_with_exit_0_and_reports_each_kind(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "2 of 2 targets pass: 1 of 1 out-of-sample, 0 of 0 verification, 1 of 1 calibration" in captured.out
     assert "relsim validate" in captured.err and "replication" in captured.err  # the progress line
-    files = sorted(p.name for p in out.iterdir())
+    files = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))  # (not relsim's marker and lock)
     assert files == ["REPORT.md", "fitted.png", "held_out.png", "measurements.csv", "results.csv"]
     report = (out / "REPORT.md").read_text()
     assert "1 calibration targets (fitted by `relsim calibrate`; 1 of 1 pass)" in report

@@ -2,17 +2,22 @@
 
 Every subcommand validates all its input before it runs anything; a bad value ends the command with one line on
 stderr naming the field and what is allowed, exit status 2, and no output files. Ctrl+C ends it with one line and
-exit status 130. Domain modules are imported inside the handlers, so ``relsim --help`` starts instantly.
+exit status 130 (SIGTERM: 143), its workers stopped and nothing half-written. Domain modules are imported inside
+the handlers, so ``relsim --help`` starts instantly.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from sim import __version__
 from sim.cli import experiments, model, viz
-from sim.cli.common import Parser
+from sim.cli.common import Parser, holding
 from sim.errors import ConfigError
 
 COMMANDS = {**model.COMMANDS, **experiments.COMMANDS, **viz.COMMANDS}
@@ -30,16 +35,44 @@ def build_parser() -> Parser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`): stop like Ctrl+C, so workers are stopped and folders released on the way out."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _forget_unhandled_interrupt() -> None:
+    """CPython 3.11 flags a Ctrl+C raised inside eval() (as namedtuple() runs while modules import) as unhandled
+    even when it is caught, and then ends the process by SIGINT instead of with our exit status: clear the flag."""
+    with contextlib.suppress(ValueError, AttributeError, OSError):
+        ctypes.c_int.in_dll(ctypes.pythonapi, "_Py_UnhandledKeyboardInterrupt").value = 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    process = argv is None and threading.current_thread() is threading.main_thread()  # the program, not a test
+    if process:
+        signal.signal(signal.SIGTERM, _terminate)
     try:
-        return COMMANDS[args.command][1](args)
+        with holding():  # output folders claimed by the command are released (and unlocked) when it ends
+            return COMMANDS[args.command][1](args)
     except ConfigError as error:
         sys.stderr.write(f"relsim: error: {error}\n")
         return 2
-    except KeyboardInterrupt:
-        sys.stderr.write("relsim: interrupted; rerun the same command to resume\n")
-        return 130
+    except KeyboardInterrupt as interrupt:
+        if process:  # the process is ending: further presses or signals change nothing
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            _forget_unhandled_interrupt()
+        stopped = "stopped" if isinstance(interrupt, Terminated) else "interrupted"
+        sys.stderr.write(f"relsim: {stopped}; rerun the same command to resume\n")
+        return 143 if isinstance(interrupt, Terminated) else 130
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
+    except OSError as error:  # the disk is full, a file went away: which, in one line (what was written is whole)
+        where = f"{error.filename}: " if error.filename else ""
+        sys.stderr.write(f"relsim: error: {where}{error.strerror or error}\n")
+        return 1

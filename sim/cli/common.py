@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Collection, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from sim.errors import ConfigError
+from sim.files import check_output, output_folder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BASE = "experiments/calibrated.toml"
@@ -38,6 +41,69 @@ def add_execution_options(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask distributed cluster, e.g. tcp://host:8786")
     where.add_argument("--dask", action="store_true", help="start a local Dask cluster (--workers processes)")
+    add_limit_options(parser)
+
+
+def add_limit_options(parser: argparse.ArgumentParser, workers: bool = True) -> None:
+    """Overrides of the resource checks made before a command starts (sim.core.limits)."""
+    if workers:
+        parser.add_argument(
+            "--oversubscribe", action="store_true", help="allow --workers above the number of cores"
+        )  # fmt: skip
+    parser.add_argument(
+        "--skip-memory-check", action="store_true",
+        help="start even if the runs' projected memory (customers can grow to market_size_multiple × n_customers) "
+        "exceeds the memory available",
+    )  # fmt: skip
+
+
+def add_force_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--force", action="store_true",
+        help="write into a folder that also holds files relsim did not write (they are never replaced or removed)",
+    )  # fmt: skip
+
+
+_held: ExitStack | None = None  # what the running command holds until it ends (see main in sim/cli/__init__.py)
+
+
+@contextmanager
+def holding() -> Iterator[None]:
+    """Around a command: the output folders it claims (and limits it relaxes) are released when it ends."""
+    global _held
+    previous = _held
+    with ExitStack() as stack:
+        _held = stack
+        try:
+            yield
+        finally:
+            _held = previous
+
+
+def hold_output(
+    out: str | Path,
+    command: str,
+    *,
+    force: bool = False,
+    keep: Collection[str] = (),
+    legacy: tuple[str, ...] = (),
+    option: str = "--out",
+) -> None:
+    """Claim the command's output folder before its work starts (sim.files.output_folder): a folder holding files
+    relsim did not write is refused (unless --force), a second command writing it is refused (lock), and the
+    writer later nests in this claim. Called outside :func:`holding` it only checks."""
+    if _held is None:
+        check_output(out, command, force=force, keep=keep, legacy=legacy, option=option)
+    else:
+        _held.enter_context(output_folder(out, command, force=force, keep=keep, legacy=legacy, option=option))
+
+
+def relax_limits(args: argparse.Namespace) -> None:
+    """--skip-memory-check: the projected-memory checks of this command's runs are skipped until it ends."""
+    from sim.core.limits import memory_check
+
+    if getattr(args, "skip_memory_check", False) and _held is not None:
+        _held.enter_context(memory_check(False))
 
 
 def at_least(name: str, value: int | None, minimum: int = 1) -> None:

@@ -13,13 +13,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sim.cli.common import DEFAULT_BASE, add_execution_options, at_least, resolve_spec
+from sim.cli.common import (
+    DEFAULT_BASE,
+    add_execution_options,
+    add_force_option,
+    at_least,
+    hold_output,
+    relax_limits,
+    resolve_spec,
+)
 from sim.errors import ConfigError
 
 MATRIX_SPEC = Path("experiments") / "matrix.toml"
 MATRIX_OUT = Path("results") / "matrix"
 MATRIX_QUICK_OUT = Path("out") / "matrix-quick"
-MATRIX_STORE = "runs"  # the engine's resumable store inside the output folder, until the results replace it
 
 
 # --- relsim matrix ------------------------------------------------------------------------------------------------
@@ -39,25 +46,27 @@ def add_matrix(commands: Any) -> None:
     parser.add_argument("--replications", type=int, metavar="R", help="replications per cell and level")
     parser.add_argument(
         "--out", metavar="DIR",
-        help=f"output directory (default {MATRIX_OUT}/, or {MATRIX_QUICK_OUT}/ with --quick); replaced as a whole",
+        help=f"output directory (default {MATRIX_OUT}/, or {MATRIX_QUICK_OUT}/ with --quick); an earlier matrix "
+        "output there is replaced whole; a folder holding other files is refused",
     )  # fmt: skip
     parser.add_argument(
         "--spec", metavar="FILE", default=str(MATRIX_SPEC),
         help=f"experiment spec (default {MATRIX_SPEC}, from the current directory or the repository)",
     )  # fmt: skip
     add_execution_options(parser)
+    add_force_option(parser)
 
 
 def matrix(args: argparse.Namespace) -> int:
     from sim.engine.evaluators import make_evaluator
 
     at_least("--replications", args.replications)
-    evaluator = make_evaluator(args.workers, args.scheduler, args.dask)
+    evaluator = make_evaluator(args.workers, args.scheduler, args.dask, args.oversubscribe)
     spec_path = resolve_spec(args.spec)
     if not spec_path.is_file():
         raise ConfigError("--spec", f"file not found: {args.spec}")
     from sim.experiments import matrix as experiment
-    from sim.viz.matrix import write_results
+    from sim.viz.matrix import FILES, STORE, run_matrix
 
     spec = experiment.load_spec(spec_path)
     if args.quick:
@@ -65,10 +74,9 @@ def matrix(args: argparse.Namespace) -> int:
     if args.replications is not None:
         spec = spec.reduced(replications=args.replications)
     out = Path(args.out) if args.out else (MATRIX_QUICK_OUT if args.quick else MATRIX_OUT)
-    if out.exists() and not out.is_dir():
-        raise ConfigError("--out", f"{out} exists and is not a directory")
-    result = experiment.run_matrix(spec, evaluator=evaluator, store=out / MATRIX_STORE, progress=True)
-    write_results(out, result)
+    relax_limits(args)
+    hold_output(out, "matrix", force=args.force, keep=(STORE,), legacy=FILES)  # the runs' memory: run_sweep checks
+    result = run_matrix(spec, out, evaluator, progress=True)
     if args.json:
         print(json.dumps(experiment.json_records(result), indent=2))
         return 0
@@ -118,12 +126,13 @@ def add_validate(commands: Any) -> None:
     )  # fmt: skip
     validate.add_argument("--json", action="store_true", help="print the table as JSON")
     add_execution_options(validate)
+    add_force_option(validate)
 
 
 def validate(args: argparse.Namespace) -> int:
     from sim.engine.evaluators import make_evaluator
     from sim.experiments import validation
-    from sim.viz.validation import interval_text, write_report
+    from sim.viz.validation import LEGACY, interval_text, write_report
 
     if args.replications is not None and args.replications < validation.MIN_REPLICATIONS:
         raise ConfigError(
@@ -131,11 +140,11 @@ def validate(args: argparse.Namespace) -> int:
             f"must be at least {validation.MIN_REPLICATIONS}: a 95 % interval needs two replications; got "
             f"{args.replications}",
         )
-    evaluator = make_evaluator(args.workers, args.scheduler, args.dask)
+    evaluator = make_evaluator(args.workers, args.scheduler, args.dask, args.oversubscribe)
     spec = validation.load_spec(resolve_spec(args.spec))
     base = validation.base_config(args.config)
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        raise ConfigError("--out", f"{args.out} exists and is not a folder")
+    relax_limits(args)
+    hold_output(args.out, "validate", force=args.force, legacy=LEGACY)
     if args.replications:
         spec.replications = args.replications
     started = time.perf_counter()
@@ -196,10 +205,11 @@ def calibrate(args: argparse.Namespace) -> int:
 
     at_least("--max-evaluations", args.max_evaluations)
     at_least("--replications", args.replications)
-    evaluator = make_evaluator(args.workers, args.scheduler, args.dask)
+    evaluator = make_evaluator(args.workers, args.scheduler, args.dask, args.oversubscribe)
     spec = validation.load_spec(resolve_spec(args.spec))
     base = validation.base_config(args.config)
     out = validation.check_out(args.out or validation.default_path(spec), args.force)
+    relax_limits(args)
     with _Progress("relsim calibrate", "evaluation") as bar:
         result = validation.calibrate(
             spec, base, args.replications, args.max_evaluations, evaluator, progress=bar.evaluation
@@ -259,17 +269,22 @@ def add_sweep(commands: Any) -> None:
     parser.add_argument("spec", metavar="SPEC.toml", help="sweep spec (see docs/SWEEPS.md)")
     parser.add_argument("--out", metavar="DIR", help="output folder (default: the spec's sweep.out)")
     add_execution_options(parser)
+    add_force_option(parser)
 
 
 def sweep(args: argparse.Namespace) -> int:
+    from sim.engine import store
     from sim.engine.evaluators import make_evaluator
     from sim.engine.sweep import RESULTS, load_spec, run_sweep
 
-    evaluator = make_evaluator(args.workers, args.scheduler, args.dask)
+    evaluator = make_evaluator(args.workers, args.scheduler, args.dask, args.oversubscribe)
     spec = load_spec(args.spec)
     out = Path(args.out) if args.out else None
     if out is None and spec.out is None:
         raise ConfigError("--out", "no output folder: pass --out DIR or set sweep.out in the spec")
+    relax_limits(args)
+    folder, option = (out, "--out") if out else (Path(spec.out or ""), "sweep.out")
+    hold_output(folder, store.COMMAND, force=args.force, keep=store.FILES, legacy=store.LEGACY, option=option)
     result = run_sweep(spec, out, evaluator, progress=True)
     if result.new_runs == 0:
         print(f"relsim sweep: all {result.runs:,} runs already done; results: {result.out / RESULTS}")
@@ -292,16 +307,19 @@ def add_phase(commands: Any) -> None:
     parser.add_argument("spec", metavar="SPEC.toml", help="phase spec, e.g. experiments/sweeps/phase.toml")
     parser.add_argument("--out", metavar="DIR", help="output folder (default: the spec's phase.out)")
     add_execution_options(parser)
+    add_force_option(parser)
 
 
 def phase(args: argparse.Namespace) -> int:
     from sim.engine.evaluators import make_evaluator
     from sim.experiments.phase import load_phase
-    from sim.viz.phase import run_phase
+    from sim.viz.phase import LEGACY, run_phase
 
-    evaluator = make_evaluator(args.workers, args.scheduler, args.dask)
+    evaluator = make_evaluator(args.workers, args.scheduler, args.dask, args.oversubscribe)
     spec = load_phase(args.spec)
     out = Path(args.out or spec.out)
+    relax_limits(args)
+    hold_output(out, "phase", force=args.force, keep=("runs",), legacy=LEGACY)
     table = run_phase(spec, out, evaluator, progress=True)
     print("relsim phase: share of the customers × margin grid won by each level")
     for scenario, part in table.groupby("scenario", sort=False):
@@ -322,16 +340,19 @@ def add_sensitivity(commands: Any) -> None:
     parser.add_argument("spec", metavar="SPEC.toml", help="sensitivity spec, e.g. experiments/sweeps/sensitivity.toml")
     parser.add_argument("--out", metavar="DIR", help="output folder (default: the spec's sensitivity.out)")
     add_execution_options(parser)
+    add_force_option(parser)
 
 
 def sensitivity(args: argparse.Namespace) -> int:
     from sim.engine.evaluators import make_evaluator
     from sim.experiments.sensitivity import label, load_sensitivity, ranking
-    from sim.viz.sensitivity import run_sensitivity
+    from sim.viz.sensitivity import LEGACY, run_sensitivity
 
-    evaluator = make_evaluator(args.workers, args.scheduler, args.dask)
+    evaluator = make_evaluator(args.workers, args.scheduler, args.dask, args.oversubscribe)
     spec = load_sensitivity(args.spec)
     out = Path(args.out or spec.out)
+    relax_limits(args)
+    hold_output(out, "sensitivity", force=args.force, keep=[f"runs-{method}" for method in spec.sweeps], legacy=LEGACY)
     results = run_sensitivity(spec, out, evaluator, progress=True)
     for method, frame in results.items():
         value = "mu_star_relative" if method == "morris" else "ST"

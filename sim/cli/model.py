@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from sim.cli.common import add_config_options
+from sim.cli.common import add_config_options, add_force_option, add_limit_options, hold_output, relax_limits
 
 
 def add_run(commands: Any) -> None:
@@ -20,6 +20,9 @@ def add_run(commands: Any) -> None:
         metavar="DIR",
         help="also write the transaction log and customer-period panel as CSV to DIR (see docs/EXPORT.md)",
     )
+    run.add_argument("--yes", action="store_true", help="write a large export (over 1 GB of CSV) without asking")
+    add_force_option(run)
+    add_limit_options(run, workers=False)
 
 
 def print_run(summary: dict[str, Any]) -> None:
@@ -44,13 +47,17 @@ def print_run(summary: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sim.core.config import load
+    from sim.core.limits import check_export, check_memory
     from sim.core.model import RelationshipModel
-    from sim.outputs.export import FILES, check_target, export_run
+    from sim.outputs.export import COMMAND, FILES, export_run
     from sim.outputs.results import summarise
 
     config = load(args.config, args.overrides)
+    relax_limits(args)
+    check_memory([config.as_dict()])  # before the run, not when memory runs out
     if args.export:
-        check_target(args.export)  # refuse before running, not after
+        check_export(config.as_dict(), args.yes)
+        hold_output(args.export, COMMAND, force=args.force, legacy=FILES, option="--export")  # refuse before running
     model = RelationshipModel(config, trace=bool(args.export)).run()
     summary = summarise(model.monthly(), config)
     if args.export:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from sim.cli.common import add_force_option, hold_output
 from sim.errors import ConfigError
 
 FIGURES_OUT = Path("results") / "figures"
+FIGURES = ("quadrant_animation.gif", "cohort_survival.png")  # what `relsim figures` writes (sim.viz.figures)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 
@@ -25,6 +29,7 @@ def add_figures(commands: Any) -> None:
     )
     parser.add_argument("--out", default=str(FIGURES_OUT), metavar="DIR", help=f"output folder (default {FIGURES_OUT})")
     parser.add_argument("--seed", type=int, default=0, help="root seed (default 0); same seed, same figures")
+    add_force_option(parser)
 
 
 def figures(args: argparse.Namespace) -> int:
@@ -32,8 +37,7 @@ def figures(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise ConfigError("--seed", f"must be an integer of at least 0; got {args.seed}")
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError("--out", f"{out} exists and is not a directory")
+    hold_output(out, "figures", force=getattr(args, "force", False), legacy=FIGURES)
     from sim.viz.figures import write_figures
 
     started = time.perf_counter()
@@ -60,15 +64,25 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
 
 def app(args: argparse.Namespace) -> int:
     """Check the options and the optional dependencies, then serve until interrupted."""
-    from sim.viz.server import INSTALL_HINT, check_address, missing_modules, server_command, server_environment
+    from sim.viz import server as serving
 
-    check_address(args.host, args.port)
-    missing = missing_modules()
+    serving.check_address(args.host, args.port)
+    missing = serving.missing_modules()
     if missing:
-        raise ConfigError("app", f"needs {', '.join(missing)}: {INSTALL_HINT}")
-    url = f"http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}/"
-    print(f"relsim app: open {url} in a browser (Ctrl+C stops the server)", flush=True)
-    server = subprocess.Popen(server_command(args.host, args.port), env=server_environment())
+        raise ConfigError("app", f"needs {', '.join(missing)}: {serving.INSTALL_HINT}")
+    addresses = serving.urls(args.host, args.port)
+    if serving.is_public(args.host):
+        sys.stderr.write(
+            f"relsim app: warning: --host {args.host} opens the app to the network: anyone who can reach this "
+            "machine on that port can use it (the default, 127.0.0.1, keeps it on this machine)\n"
+        )
+    others = f" (or {', '.join(addresses[1:])})" if len(addresses) > 1 else ""
+    print(f"relsim app: open {addresses[0]}{others} in a browser (Ctrl+C stops the server)", flush=True)
+    server = subprocess.Popen(
+        serving.server_command(args.host, args.port),
+        env=serving.server_environment(),
+        preexec_fn=serving.stop_with_parent(os.getpid()),  # the server dies with this process, even on SIGKILL
+    )
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)  # `kill` stops the server too, not only Ctrl+C
     try:
         return server.wait()

@@ -17,7 +17,6 @@ which apply the profile; the constructor takes every field as given.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from sim.core import fields
 from sim.core.levels import DEFAULT_LEVELS, DISPLAY, LEVEL_NAMES, PARAMETERS, SPECS, Level, define_levels, render_text
 from sim.core.segments import DEFAULT_SEGMENT, SEGMENT_NAMES, SHIPPED, Segment, read_segments
 from sim.errors import ConfigError
+from sim.files import read_toml
 
 LEVEL_KEYS = ("based_on", *DISPLAY)  # what a [levels.NAME] table may set besides the parameters
 
@@ -465,13 +465,7 @@ def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] 
     """A config from an optional TOML file plus ``key=value`` overrides (which win)."""
     values: dict[str, Any] = {}
     if path is not None:
-        try:
-            with open(path, "rb") as handle:
-                values = tomllib.load(handle)
-        except OSError as error:
-            raise ConfigError("--config", f"cannot read {path}: {error.strerror or error}") from None
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError("--config", f"{path} is not valid TOML: {error}") from None
+        values = read_toml(path, "--config")[0]  # size cap, UTF-8, TOML and nesting errors: one line each
         for name, value in values.items():
             if isinstance(value, dict) and name != "levels":
                 raise ConfigError(name, "tables are not allowed (except [levels.NAME]); write fields at the top level")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import string
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 from sim.core.fields import check, kind
 from sim.core.priors import Prior, clip, draw, read_prior
 from sim.errors import ConfigError
+from sim.files import read_toml
 
 LEVELS_FILE = Path(__file__).with_name("levels.toml")
 PROVENANCES = ("sourced", "calibrated", "assumption")
@@ -37,13 +37,7 @@ _COLOUR = re.compile(r"#[0-9a-fA-F]{6}\Z")
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except OSError as error:
-        raise ConfigError("levels", f"cannot read {path}: {error.strerror or error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError("levels", f"{path} is not valid TOML: {error}") from None
+    return read_toml(path, "levels")[0]
 
 
 _SHIPPED = _read(LEVELS_FILE)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from sim.core.fields import check, kind
 from sim.core.levels import Note
 from sim.core.priors import clip, draw, read_prior
 from sim.errors import ConfigError
+from sim.files import read_toml
 
 SEGMENTS_FILE = Path(__file__).with_name("segments.toml")
 DEFAULT_SEGMENT = "generic"
@@ -39,13 +39,7 @@ _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except OSError as error:
-        raise ConfigError("segments", f"cannot read {path}: {error.strerror or error}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError("segments", f"{path} is not valid TOML: {error}") from None
+    return read_toml(path, "segments")[0]
 
 
 SHIPPED = _read(SEGMENTS_FILE)

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sim.core.limits import check_memory
 from sim.engine.evaluators import Evaluator, make_evaluator
 from sim.engine.plan import plan
 from sim.engine.runs import run_chunk
@@ -42,6 +43,8 @@ def sweep(
 
     plan_ = plan(as_spec(spec))
     evaluator = evaluator or make_evaluator(workers)
+    if not getattr(evaluator, "address", None):  # runs on this machine: will they fit in its memory?
+        check_memory((task["params"] for chunk in plan_.chunks for task in chunk["tasks"]), evaluator.workers)
     parts: list[list[dict[str, Any]]] = [[] for _ in plan_.chunks]
     with evaluator:
         for index, (_, rows) in evaluator.evaluate(run_chunk, plan_.chunks):

@@ -13,12 +13,19 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.context
 import os
+import signal
+import socket
+import struct
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
+from urllib.parse import urlsplit
 
 from sim.core.config import ConfigError
+
+SCHEDULER_TIMEOUT = 10.0  # seconds to reach a --scheduler and hear its handshake
 
 
 def default_workers() -> int:
@@ -97,6 +104,64 @@ def _die_with_parent() -> None:
         pass
 
 
+_HELD_BACK = (signal.SIGINT, signal.SIGTERM)
+
+
+def _start_worker() -> None:
+    """Pool initializer: Ctrl+C reaches the whole process group, but only the parent acts on it (it stops the
+    workers), so a worker never prints a traceback; and the worker dies with its parent (:func:`_die_with_parent`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the command line's handler: stopping a worker just ends it
+    _die_with_parent()
+
+
+def _new_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool with every worker started now, with Ctrl+C and SIGTERM held back meanwhile (and acted on right after):
+    a signal handled while a worker is forked would interrupt Python's fork callbacks (an "Exception ignored"
+    trace, a half-started pool). The workers inherit the holding handler until their initializer runs."""
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(), initializer=_start_worker)
+    if threading.current_thread() is not threading.main_thread():
+        return pool
+    held: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, _: held.append(signum)) for signum in _HELD_BACK}
+    try:
+        try:
+            pool.submit(int)  # the first item starts all the workers (fork) or the first one (spawn)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        if held and callable(previous[held[0]]):
+            previous[held[0]](held[0], None)  # e.g. raise KeyboardInterrupt, now that the pool can be stopped
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    return pool
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now (after Ctrl+C or an error): queued items are dropped and running workers are terminated
+    rather than awaited, with further Ctrl+C ignored meanwhile so that a second press cannot leave it half-done."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        manager = getattr(pool, "_executor_manager_thread", None)  # (shutdown forgets it)
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=5)
+        if manager is not None:  # let it wind down now, not while the interpreter exits (an "ignored" trace)
+            manager.join(timeout=5)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
 class ProcessPoolEvaluator(Evaluator):
     """A local process pool (default: one worker per core).
 
@@ -111,9 +176,13 @@ class ProcessPoolEvaluator(Evaluator):
         self._pool: ProcessPoolExecutor | None = None
 
     def _start(self) -> None:
-        self._pool = ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=_pool_context(), initializer=_die_with_parent
-        )
+        self._pool = _new_pool(self.workers)
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is not None and self._depth == 1 and self._pool is not None:
+            _stop_workers(self._pool)  # interrupted or failed: do not wait for the running items
+            self._pool = None
+        super().__exit__(*exc)
 
     def _stop(self) -> None:
         if self._pool is not None:
@@ -152,7 +221,9 @@ class DaskEvaluator(Evaluator):
 
     name = "dask"
 
-    def __init__(self, address: str | None = None, workers: int | None = None, timeout: float = 20.0) -> None:
+    def __init__(
+        self, address: str | None = None, workers: int | None = None, timeout: float = SCHEDULER_TIMEOUT
+    ) -> None:
         self.address = address
         self.workers = workers or default_workers()
         self.timeout = timeout
@@ -175,6 +246,7 @@ class DaskEvaluator(Evaluator):
             )
             self._client = Client(self._cluster)
         else:
+            probe_scheduler(self.address, self.timeout)
             try:
                 self._client = Client(self.address, timeout=self.timeout)
             except (OSError, TimeoutError, ValueError) as error:
@@ -208,10 +280,71 @@ class DaskEvaluator(Evaluator):
             self._client.cancel(futures)
 
 
-def make_evaluator(workers: int | None = None, scheduler: str | None = None, dask: bool = False) -> Evaluator:
-    """The evaluator the command-line options ask for (validated; nothing is started until it is entered)."""
-    if workers is not None and workers < 1:
+def probe_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT) -> None:
+    """Fail fast, in one line, unless a plain ``tcp://`` address answers with Dask's handshake: a Dask scheduler
+    sends one framed message at once; anything else (a web server, ssh, nothing) is refused within ``timeout``
+    instead of letting the client wait for minutes or read a stranger's bytes as a message length."""
+    scheme, _, rest = address.rpartition("://")
+    if scheme not in ("", "tcp"):
+        return  # tls://, ws://, ...: the client's own timeout applies
+    expected = f"expected an address such as tcp://host:8786; got {address!r}"
+    try:
+        parts = urlsplit(f"tcp://{rest}")
+        host, port = parts.hostname, parts.port or 8786
+    except ValueError as error:
+        raise ConfigError("--scheduler", f"{expected} ({error})") from None
+    if not host:
+        raise ConfigError("--scheduler", expected)
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as connection:
+            connection.settimeout(timeout)
+            header = _receive(connection, 8)
+            (length,) = struct.unpack("<Q", header) if len(header) == 8 else (0,)
+            if 16 <= length <= 1 << 20:
+                message = _receive(connection, length)
+                if b"compression" in message or b"pickle-protocol" in message:
+                    return
+    except socket.gaierror as error:
+        raise ConfigError("--scheduler", f"cannot resolve {host!r}: {error.strerror}") from None
+    except TimeoutError:
+        raise ConfigError(
+            "--scheduler", f"{address} sent no Dask handshake within {timeout:g} s: is it a Dask scheduler?"
+        ) from None
+    except OSError as error:
+        raise ConfigError("--scheduler", f"cannot connect to {address}: {error.strerror or error}") from None
+    raise ConfigError("--scheduler", f"{address} does not speak Dask's protocol: is it a Dask scheduler?")
+
+
+def _receive(connection: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = connection.recv(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def check_workers(workers: int | None, oversubscribe: bool = False) -> None:
+    """Refuse fewer than one worker, or more than the cores this process may use unless asked for explicitly."""
+    if workers is None:
+        return
+    if workers < 1:
         raise ConfigError("--workers", f"must be an integer of at least 1; got {workers}")
+    cores = default_workers()
+    if workers > cores and not oversubscribe:
+        raise ConfigError(
+            "--workers",
+            f"must be at most {cores}, the cores this process may use; got {workers} (add --oversubscribe to start "
+            "more processes than cores)",
+        )
+
+
+def make_evaluator(
+    workers: int | None = None, scheduler: str | None = None, dask: bool = False, oversubscribe: bool = False
+) -> Evaluator:
+    """The evaluator the command-line options ask for (validated; nothing is started until it is entered)."""
+    check_workers(workers, oversubscribe)
     if scheduler is not None:
         if dask:
             raise ConfigError("--scheduler", "use either --scheduler ADDRESS or --dask, not both")

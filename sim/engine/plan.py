@@ -13,6 +13,7 @@ import numpy as np
 
 from sim.core.config import ConfigError, from_mapping, segment_base
 from sim.core.costs import size_dependent
+from sim.core.limits import check_design
 from sim.engine import checks
 from sim.engine.sweepspec import ACCOUNTING_FIELDS, CUSTOMERS, KEY_COLUMNS, SweepSpec
 
@@ -105,6 +106,11 @@ class Plan:
 
 def plan(spec: SweepSpec) -> Plan:
     """Design points → simulations (sharing across margins) → chunks; every config validated once."""
+    if spec.design == "points":  # explicit points each name their own scenario
+        check_design("points", len(spec.points), [], 1, spec.replications)
+    else:  # before building it
+        sizes = [len(f.values or ()) for f in spec.factors]
+        check_design(spec.design, spec.samples, sizes, len(spec.scenarios), spec.replications)
     _, one = design(spec)
     scenarios = spec.scenarios or (("", {}),)
     points: list[dict[str, Any]] = []

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -32,6 +31,7 @@ from sim.engine.sweepspec import (
     Factor,
     SweepSpec,
 )
+from sim.files import read_toml
 
 __all__ = [
     "ACCOUNTING_FIELDS",
@@ -397,15 +397,6 @@ def read_spec_file(path: str | Path) -> SweepSpec:
     """Read a sweep spec file (paths inside it are relative to the file); :func:`sim.engine.sweep.load_spec` also
     checks every simulation's config."""
     path = Path(path)
-    try:
-        text = path.read_bytes().decode()
-    except OSError as error:
-        raise checks.fail("SPEC", f"cannot read {path}: {error.strerror or error}") from None
-    except UnicodeDecodeError as error:
-        raise checks.fail("SPEC", f"{path} is not UTF-8 text: {error}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise checks.fail("SPEC", f"{path} is not valid TOML: {error}") from None
+    data, text = read_toml(path, "SPEC")
     spec = read_spec(data, base_dir=path.parent, source=str(path))
     return replace(spec, source_text=text)

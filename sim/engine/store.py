@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,7 +15,12 @@ import numpy as np
 from sim.engine import checks
 from sim.engine.plan import Plan
 from sim.engine.spec import KEY_COLUMNS, MANIFEST, PARTS, RESULTS, SweepSpec
-from sim.files import atomic_write
+from sim.files import atomic_write, stale_temporaries
+
+COMMAND = "sweep"  # the command named in a sweep folder's marker (sim.files.output_folder)
+FILES = (MANIFEST, PARTS, RESULTS)  # what a sweep writes in its folder, in place
+LEGACY = (MANIFEST, f"{PARTS}*", f"{RESULTS}*", f".{MANIFEST}-*", f".{RESULTS}-*")  # before markers (and its temps)
+PART = re.compile(r"part-(\d{6})\.parquet")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -40,10 +47,65 @@ def write_json(path: Path, data: Mapping[str, Any]) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, default=str) + "\n"))
 
 
-def write_table(path: Path, table: Any) -> None:
+def table_bytes(table: Any) -> bytes:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
+
+
+def write_table(path: Path, table: Any) -> str:
+    """Write ``table`` as Parquet, atomically; returns the file's sha256."""
+    data = table_bytes(table)
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_hash(path: Path) -> str:
+    with open(path, "rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+def write_part(out: Path, manifest: dict[str, Any], chunk: int, table: Any) -> None:
+    """A finished chunk: its checksum goes into the manifest first, then the part file (a kill in between leaves a
+    checksum without a part, so the chunk simply runs again)."""
+    data = table_bytes(table)
+    manifest.setdefault("parts", {})[part_name(chunk)] = hashlib.sha256(data).hexdigest()
+    write_json(out / MANIFEST, manifest)
+    atomic_write(out / PARTS / part_name(chunk), lambda tmp: tmp.write_bytes(data))
+
+
+def verify_parts(out: Path, manifest: dict[str, Any]) -> set[int]:
+    """The chunks already stored, each part checked against its checksum in the manifest before any new work;
+    a part that is damaged, changed or not written by this sweep is refused, naming the file."""
+    parts = out / PARTS
+    files = sorted(parts.glob("part-*.parquet")) if parts.is_dir() else []
+    if "parts" not in manifest:  # a manifest from before checksums: adopt the parts its sweep wrote
+        manifest["parts"] = {path.name: file_hash(path) for path in files if PART.fullmatch(path.name)}
+        write_json(out / MANIFEST, manifest)
+    recorded = manifest["parts"]
+    done = set()
+    for path in files:
+        match = PART.fullmatch(path.name)
+        if match is None or path.name not in recorded:
+            raise checks.fail("out", f"{path} was not written by this sweep; delete it to run its chunk again")
+        if file_hash(path) != recorded[path.name]:
+            raise checks.fail(
+                "out", f"{path} does not match its checksum in {MANIFEST} (damaged or changed); delete it to run "
+                "its chunk again",
+            )  # fmt: skip
+        done.add(int(match.group(1)))
+    return done
+
+
+def clean_parts(out: Path) -> None:
+    """Temporary files of writers killed mid-write (their chunks simply run again)."""
+    parts = out / PARTS
+    if parts.is_dir():
+        for stale in (*stale_temporaries(parts), *parts.glob(".part-*")):  # (.part-*: an older relsim's names)
+            stale.unlink(missing_ok=True)
 
 
 def read_manifest(out: Path | str) -> dict[str, Any] | None:
@@ -51,20 +113,29 @@ def read_manifest(out: Path | str) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise checks.fail("out", f"{path} is not a readable sweep manifest: {error}") from None
+    if not isinstance(manifest, dict):
+        raise checks.fail("out", f"{path} is not a sweep manifest")
+    return manifest
 
 
 def check_out(out: Path, spec: SweepSpec) -> dict[str, Any] | None:
-    """Refuse a folder that holds something else, or a sweep of a different spec; the manifest if resuming."""
-    if out.exists() and not out.is_dir():
-        raise checks.fail("out", f"{out} exists and is not a folder")
+    """In a claimed folder (sim.files.output_folder): refuse a sweep of a different spec or a finished sweep whose
+    results file has changed; the manifest if resuming. Without a manifest nothing can have been run here (it is
+    written before the first run), so anything left of a failed start is removed."""
     manifest = read_manifest(out)
     if manifest is None:
-        if out.is_dir() and any(out.iterdir()):
-            raise checks.fail("out", f"{out} is not empty and holds no sweep manifest; choose another folder")
+        shutil.rmtree(out / PARTS, ignore_errors=True)
+        (out / RESULTS).unlink(missing_ok=True)
         return None
+    recorded = manifest.get("results_sha256")
+    if recorded and (out / RESULTS).is_file() and file_hash(out / RESULTS) != recorded:
+        raise checks.fail(
+            "out", f"{out / RESULTS} does not match its checksum in {MANIFEST} (damaged or changed); delete it to "
+            "run the sweep again",
+        )  # fmt: skip
     if manifest.get("spec_hash") != spec.hash():
         raise checks.fail(
             "out",
@@ -72,14 +143,6 @@ def check_out(out: Path, spec: SweepSpec) -> dict[str, Any] | None:
             f"{spec.hash()}): use another folder, or delete it to start again",
         )
     return manifest
-
-
-def done_chunks(out: Path) -> set[int]:
-    """Chunks already stored as complete part files (temporary files are ignored)."""
-    parts = out / PARTS
-    if not parts.is_dir():
-        return set()
-    return {int(p.name[5:11]) for p in parts.glob("part-*.parquet")}
 
 
 def load_results(out: Path | str) -> Any:
@@ -110,10 +173,13 @@ def consolidate(out: Path, plan_: Plan, manifest: dict[str, Any], seconds: float
     runs = frame["run"].to_numpy() if len(frame) else np.zeros(0, int)
     if len(runs) != plan_.runs or not np.array_equal(runs, np.arange(plan_.runs)):
         raise RuntimeError(f"{out}: expected runs 0..{plan_.runs - 1} once each, found {len(runs)} rows")
+    digest = manifest.get("results_sha256")
     if not finished:
-        write_table(out / RESULTS, pa.Table.from_pandas(frame, schema=schema(plan_), preserve_index=False))
-    if not finished or not manifest.get("complete"):  # (a committed manifest may outlive its ignored Parquet)
-        manifest = {**manifest, "complete": True, "last_session_seconds": round(seconds, 3), "evaluator": evaluator}
+        digest = write_table(out / RESULTS, pa.Table.from_pandas(frame, schema=schema(plan_), preserve_index=False))
+    if not finished or not manifest.get("complete") or not digest:  # (a committed manifest outlives its Parquet)
+        manifest = {k: v for k, v in manifest.items() if k != "parts"}  # the parts are consolidated and removed
+        manifest.update(complete=True, last_session_seconds=round(seconds, 3), evaluator=evaluator)
+        manifest["results_sha256"] = digest or file_hash(out / RESULTS)
         write_json(out / MANIFEST, manifest)
     shutil.rmtree(out / PARTS, ignore_errors=True)
     return frame

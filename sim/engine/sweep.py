@@ -19,6 +19,7 @@ this module drives them and re-exports the public names, so callers import from 
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import sys
 import time
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from sim import __version__
+from sim.core.limits import check_memory
 from sim.engine import checks
 from sim.engine.evaluators import Evaluator, make_evaluator
 from sim.engine.plan import design, plan, run_seed
@@ -44,15 +46,19 @@ from sim.engine.spec import (
     read_spec_file,
 )
 from sim.engine.store import (
+    COMMAND,
+    FILES,
+    LEGACY,
     check_out,
+    clean_parts,
     consolidate,
-    done_chunks,
     load_results,
-    part_name,
     schema,
+    verify_parts,
     write_json,
-    write_table,
+    write_part,
 )
+from sim.files import output_folder
 
 __all__ = [
     "CUSTOMERS",
@@ -111,29 +117,35 @@ def run_sweep(
     progress: bool = False,
 ) -> SweepResult:
     """Run (or resume) a sweep into ``out``; returns every row. Chunks already stored are not run again."""
-    try:
-        import pyarrow as pa
-    except ImportError:
-        raise checks.fail("out", "storing sweep results needs pyarrow: pip install pyarrow") from None
+    if importlib.util.find_spec("pyarrow") is None:
+        raise checks.fail("out", "storing sweep results needs pyarrow: pip install pyarrow")
 
     out = Path(out if out is not None else spec.out or "")
     if not str(out) or str(out) == ".":
         raise checks.fail("out", "no output folder: set sweep.out in the spec or pass --out")
     plan_ = plan(spec)
-    manifest = check_out(out, spec)
     evaluator = evaluator or make_evaluator()
-    table_schema = schema(plan_)
+    if not getattr(evaluator, "address", None):  # runs on this machine: will they fit in its memory?
+        check_memory((task["params"] for chunk in plan_.chunks for task in chunk["tasks"]), evaluator.workers)
+    # Claimed (checked, locked, marked) for the whole session: a second sweep into this folder is refused.
+    with output_folder(out, COMMAND, keep=FILES, legacy=LEGACY, option="out"):
+        return _run_in(out, spec, plan_, evaluator, progress)
+
+
+def _run_in(out: Path, spec: SweepSpec, plan_: Any, evaluator: Evaluator, progress: bool) -> SweepResult:
+    import pyarrow as pa
+
+    manifest = check_out(out, spec)
     started = time.perf_counter()
     if manifest is not None and (out / RESULTS).is_file():  # finished (runs.parquet is written last but one)
         frame = consolidate(out, plan_, manifest, 0.0, evaluator.describe())
         seconds = float(manifest.get("last_session_seconds") or 0.0)  # the time of the run that finished it
         return SweepResult(out, frame, plan_.runs, 0, seconds, manifest.get("evaluator", "?"), spec.hash())
+    clean_parts(out)  # a killed writer's leftovers; its chunk simply runs again
+    done = verify_parts(out, manifest) if manifest is not None else set()  # before any new work
 
     with evaluator:  # connect or start workers before anything is written: a failure leaves nothing behind
-        (out / PARTS).mkdir(parents=True, exist_ok=True)
-        for stale in (out / PARTS).glob(".tmp-*"):
-            stale.unlink(missing_ok=True)  # a killed writer's leftovers; its chunk is simply run again
-        if manifest is None:
+        if manifest is None:  # written before the first run
             manifest = {
                 "relsim_version": __version__,
                 "spec_hash": spec.hash(),
@@ -146,17 +158,18 @@ def run_sweep(
                 "spec": spec.canonical(),
                 "spec_text": spec.source_text,
                 "complete": False,
+                "parts": {},
             }
             write_json(out / MANIFEST, manifest)
-        done = done_chunks(out)
+        (out / PARTS).mkdir(exist_ok=True)
         pending = [chunk for chunk in plan_.chunks if chunk["chunk"] not in done]
         rows_per_chunk = {c["chunk"]: sum(len(t["targets"]) for t in c["tasks"]) for c in plan_.chunks}
         already = sum(rows_per_chunk[c] for c in done)
         bar = _progress_bar(plan_.runs, already, spec.name, progress)
+        table_schema = schema(plan_)
         try:
             for _, (chunk_id, rows) in evaluator.evaluate(run_chunk, pending):
-                table = pa.Table.from_pylist(rows, schema=table_schema)
-                write_table(out / PARTS / part_name(chunk_id), table)
+                write_part(out, manifest, chunk_id, pa.Table.from_pylist(rows, schema=table_schema))
                 bar.update(len(rows))
         finally:
             bar.close()

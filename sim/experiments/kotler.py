@@ -6,7 +6,6 @@ diagram (sim.experiments.phase), which reads them here without loading the matri
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 from sim.core.config import FIELDS
 from sim.engine import checks
+from sim.files import read_toml
 
 CELL_KEYS = (
     "row",
@@ -99,10 +99,5 @@ def parse_cells(table: Any) -> tuple[Cell, ...]:
 def read_cells(path: str | Path) -> tuple[Cell, ...]:
     """The cells of a matrix spec file (its other sections are the matrix experiment's and are not read here)."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_bytes().decode())
-    except OSError as error:
-        raise checks.fail("--spec", f"cannot read {path}: {error.strerror or error}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise checks.fail("--spec", f"{path} is not valid TOML: {error}") from None
+    data = read_toml(path, "--spec")[0]
     return parse_cells(data.get("cells", {}))

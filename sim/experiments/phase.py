@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,6 +28,7 @@ import pandas as pd
 from sim.core.config import ConfigError
 from sim.engine.sweep import CUSTOMERS, SweepSpec, parse_spec
 from sim.experiments.kotler import Cell, read_cells
+from sim.files import read_toml
 
 SECTION_KEYS = ("out", "matrix")
 
@@ -90,13 +90,7 @@ def parse_phase(data: Mapping[str, Any], base_dir: Path | str = ".", source: str
 
 def load_phase(path: str | Path) -> PhaseSpec:
     path = Path(path)
-    try:
-        text = path.read_text()
-        data = tomllib.loads(text)
-    except OSError as error:
-        raise ConfigError("SPEC", f"cannot read {path}: {error.strerror or error}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError("SPEC", f"{path} is not valid TOML: {error}") from None
+    data, text = read_toml(path, "SPEC")
     spec = parse_phase(data, base_dir=path.parent, source=str(path))
     return replace(spec, sweep=replace(spec.sweep, source_text=text))
 

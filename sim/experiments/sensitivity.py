@@ -15,7 +15,6 @@ The indices go to ``morris.csv`` and ``sobol.csv``, the figures to ``morris.png`
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,6 +25,7 @@ import pandas as pd
 
 from sim.core.config import ConfigError, from_mapping
 from sim.engine.sweep import SweepSpec, design, parse_spec
+from sim.files import read_toml
 
 METHODS = ("morris", "sobol")
 SECTION_KEYS = ("out", "methods", "morris_samples", "sobol_samples", "confidence", "resamples")
@@ -99,13 +99,7 @@ def parse_sensitivity(
 
 def load_sensitivity(path: str | Path) -> SensitivitySpec:
     path = Path(path)
-    try:
-        text = path.read_text()
-        data = tomllib.loads(text)
-    except OSError as error:
-        raise ConfigError("SPEC", f"cannot read {path}: {error.strerror or error}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError("SPEC", f"{path} is not valid TOML: {error}") from None
+    data, text = read_toml(path, "SPEC")
     spec = parse_sensitivity(data, base_dir=path.parent, source=str(path))
     sweeps = {method: replace(s, source_text=text) for method, s in spec.sweeps.items()}
     return replace(spec, sweeps=sweeps, source_text=text)

@@ -19,20 +19,20 @@
   checked against.
 
 Periods are months 1, 2, …; ``date`` is the first day of the period's month counted from January 2000.
-Files are written to a temporary folder and moved into place, so a failed export leaves nothing half-written.
+Files are written to a staging folder and swapped into place, so a failed export leaves nothing half-written; a
+folder holding files relsim did not write is refused (sim.files.output_folder).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from sim.core.config import Config, ConfigError
+from sim.core.config import Config
+from sim.files import check_output, staged_folder
 from sim.outputs.results import summarise
 
 EPOCH = pd.Timestamp("2000-01-01")
@@ -56,12 +56,13 @@ def acquisitions(panel: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def check_target(directory: str | Path) -> Path:
-    """The export folder: new, or an existing folder holding nothing but an earlier export."""
-    path = Path(directory)
-    if path.exists() and (not path.is_dir() or set(p.name for p in path.iterdir()) - set(FILES)):
-        raise ConfigError("--export", f"{path} exists and holds other files; give a new or empty folder")
-    return path
+COMMAND = "run --export"  # named in the folder's marker (sim.files.output_folder)
+
+
+def check_target(directory: str | Path, force: bool = False) -> Path:
+    """Refuse an export folder that holds files relsim did not write (unless ``force``), before anything runs."""
+    check_output(directory, COMMAND, force=force, legacy=FILES, option="--export")
+    return Path(directory)
 
 
 def export_run(model: Any, config: Config, directory: str | Path, summary: dict[str, Any] | None = None) -> Path:
@@ -69,13 +70,11 @@ def export_run(model: Any, config: Config, directory: str | Path, summary: dict[
     the caller has it already)."""
     if model.trace is None:
         raise ValueError("the model was not traced; build it with trace=True")
-    target = check_target(directory)
+    target = Path(directory)
     trace = model.trace
     transactions = trace.transactions()
     transactions.insert(2, "date", period_dates(transactions["period"]))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}-") as scratch:
-        staging = Path(scratch)
+    with staged_folder(target, COMMAND, legacy=FILES, option="--export") as staging:
         transactions.to_csv(staging / "transactions.csv", index=False)
         panel = trace.panel()
         acquisitions(panel).to_csv(staging / "customers.csv", index=False)
@@ -84,9 +83,6 @@ def export_run(model: Any, config: Config, directory: str | Path, summary: dict[
         trace.departures().to_csv(staging / "departures.csv", index=False)
         record = {"config": config.as_dict(), "summary": summary or summarise(model.monthly(), config)}
         (staging / "run.json").write_text(json.dumps(record, indent=2))
-        target.mkdir(exist_ok=True)
-        for name in FILES:
-            shutil.move(staging / name, target / name)
     return target
 
 

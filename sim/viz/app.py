@@ -18,6 +18,8 @@ solara and Mesa's visualisation are imported only when the page is built (module
 from __future__ import annotations
 
 import functools
+import math
+from collections.abc import Collection
 from typing import Any
 
 from sim.core.config import level_text  # the level's teacher text from the level data, numbers filled in
@@ -63,6 +65,23 @@ QUADRANT_TEXT = (
 )
 
 
+def control_value(name: str, value: Any, extra: Collection[str] = ()) -> Any:
+    """A control's value as the server accepts it, whatever the browser sent: one of the listed choices (or of
+    ``extra``, choices the server itself added), or a number clamped to the slider's range (a crafted request
+    cannot ask for 10 M customers); else the control's default."""
+    control = CONTROLS[name]
+    if control["type"] == "Select":
+        return value if isinstance(value, str) and value in (*control["values"], *extra) else control["value"]
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return control["value"]
+    if not math.isfinite(number):
+        return control["value"]
+    number = min(max(number, control["min"]), control["max"])
+    return round(number) if control["type"] == "SliderInt" else number
+
+
 class ClassroomModel(RelationshipModel):
     """:class:`RelationshipModel` with the app's controls as explicit keyword parameters.
 
@@ -81,12 +100,12 @@ class ClassroomModel(RelationshipModel):
         seed: int = FIXED["seed"],
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            level=level,
-            n_customers=int(n_customers),
-            margin=float(margin),
-            problem_rate=float(problem_rate),
-            competition=float(competition),
+        super().__init__(  # every control checked here, on the server: the browser's values are not trusted
+            level=control_value("level", level, extra=[getattr(x, "name", x) for x in kwargs.get("levels") or ()]),
+            n_customers=control_value("n_customers", n_customers),
+            margin=control_value("margin", margin),
+            problem_rate=control_value("problem_rate", problem_rate),
+            competition=control_value("competition", competition),
             years=int(years),
             seed=int(seed),
             **kwargs,

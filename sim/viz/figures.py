@@ -20,11 +20,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from sim.core.config import ConfigError
 from sim.core.levels import DEFAULT_LEVELS, LEVEL_NAMES, Level, level_colours
 from sim.core.model import RelationshipModel
 from sim.core.schema import QUADRANTS
-from sim.files import atomic_write
+from sim.files import atomic_write, staged_folder
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -390,16 +389,15 @@ def write_figures(
 ) -> list[Path]:
     """``relsim figures``: the quadrant animation and the survival curves, into ``out``."""
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError("--out", f"{out} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    animation = quadrant_animation(out / "quadrant_animation.gif", seed=seed, points=points, params=animation_params)
-    params = {**SURVIVAL, **(survival_params or {})}
-    curves = survival_curves(seeds=range(seed, seed + survival_seeds), params=params)
-    title = (
-        "Share of the initial customers still active, by relationship level\n"
-        f"({params['n_customers']:,} customers, calibrated defaults; mean of {survival_seeds} seeds, "
-        "the same for every level)"
-    )
-    survival = survival_figure(out / "cohort_survival.png", curves, title=title)
-    return [animation, survival]
+    names = ("quadrant_animation.gif", "cohort_survival.png")  # (sim.cli.viz.FIGURES, for an early check)
+    with staged_folder(out, "figures", legacy=names) as staging:  # published together, beside any other files
+        quadrant_animation(staging / names[0], seed=seed, points=points, params=animation_params)
+        params = {**SURVIVAL, **(survival_params or {})}
+        curves = survival_curves(seeds=range(seed, seed + survival_seeds), params=params)
+        title = (
+            "Share of the initial customers still active, by relationship level\n"
+            f"({params['n_customers']:,} customers, calibrated defaults; mean of {survival_seeds} seeds, "
+            "the same for every level)"
+        )
+        survival_figure(staging / names[1], curves, title=title)
+    return [out / name for name in names]

@@ -10,9 +10,16 @@ from typing import Any
 
 import numpy as np
 
+from sim.engine.evaluators import Evaluator
 from sim.errors import ConfigError
+from sim.experiments import matrix as experiment
 from sim.experiments.matrix import MatrixResult, MatrixSpec, render_report
-from sim.files import staged_folder
+from sim.files import output_folder, staged_folder
+
+# What `relsim matrix` writes (an earlier relsim wrote exactly these without a marker).
+FILES = ("REPORT.md", "cells.csv", "heatmap.png", "parameters.json", "profit_by_level.png", "runs.csv.gz",
+         "technology_heavy.csv", "tiered.csv")  # fmt: skip
+STORE = "runs"  # the engine's resumable store inside the output folder, until the results replace it
 
 
 def _level_colours(levels: Sequence[str]) -> list[Any]:
@@ -132,16 +139,31 @@ def plot_profit_by_level(result: MatrixResult, path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
+def run_matrix(
+    spec: MatrixSpec, out: str | Path, evaluator: Evaluator | None = None, progress: bool = False
+) -> MatrixResult:
+    """Run (or resume) the matrix with its resumable store in ``out/runs/``, then write its results into ``out``.
+
+    ``out`` is claimed (checked, locked, marked) for the whole run, with the store as part of the matrix's
+    output, so an interrupted matrix can be resumed by the same command; the store goes once the results are in.
+    """
+    with output_folder(out, "matrix", keep=(STORE,), legacy=FILES):
+        result = experiment.run_matrix(spec, evaluator=evaluator, store=Path(out) / STORE, progress=progress)
+        write_results(out, result)
+    return result
+
+
 def write_results(out_dir: str | Path, result: MatrixResult) -> Path:
     """Write cells.csv, technology_heavy.csv, tiered.csv, runs.csv.gz, parameters.json, the figures and REPORT.md.
 
     Everything is written into a temporary directory beside ``out_dir`` and moved into place at the end, so a
-    failed run leaves no half-written results (an existing ``out_dir`` is replaced only when all is written).
+    failed run leaves no half-written results (an existing ``out_dir`` is replaced only when all is written; the
+    run's store, ``out/runs/``, goes with the earlier results).
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError("--out", f"{out} exists and is not a directory")
-    with staged_folder(out) as staging:
+    with staged_folder(out, "matrix", keep=(STORE,), discard=(STORE,), legacy=FILES) as staging:
         started = time.perf_counter()
         result.cells.to_csv(staging / "cells.csv", index=False)
         result.technology_heavy.to_csv(staging / "technology_heavy.csv", index=False)

@@ -17,6 +17,10 @@ from sim.engine.evaluators import Evaluator, make_evaluator
 from sim.engine.sweep import CUSTOMERS, run_sweep
 from sim.experiments.kotler import Cell
 from sim.experiments.phase import PhaseSpec, agreement, edges, kotler_regions, winners
+from sim.files import output_folder, staged_folder
+
+# An earlier relsim's phase folder (no marker): the names it wrote; the plain ones must all be there.
+LEGACY = ("REPORT.md", "phase.csv", "phase.png", "runs", "phase_*.png", "kotler_cells*.csv", "spec*.toml", "*.json")
 
 
 def _level_names(table: pd.DataFrame) -> tuple[str, ...]:
@@ -182,21 +186,23 @@ def run_phase(
 ) -> pd.DataFrame:
     """Run (or resume) the phase sweep, then write the winners, figures and report into ``out``."""
     out = Path(out or spec.out)
-    result = run_sweep(spec.sweep, out / "runs", evaluator or make_evaluator(), progress=progress)
-    seconds = result.seconds  # of the session that finished the sweep (0 if unknown)
-    table = winners(spec.sweep, result.frame)
-    cells_table = agreement(table, spec.cells)
-    table.to_csv(out / "phase.csv", index=False, float_format="%.8g")
-    if len(cells_table):
-        cells_table.to_csv(out / "kotler_cells.csv", index=False, float_format="%.4g")
-    years = int(spec.sweep.base["years"])
-    plot_phase(table, spec.cells, out / "phase.png", years)
-    if table["scenario"].nunique() > 1:
-        for scenario in table["scenario"].unique():
-            plot_phase(table, spec.cells, out / f"phase_{scenario}.png", years, scenario=scenario)
-    if spec.source and Path(spec.source).is_file():
-        shutil.copyfile(spec.source, out / "spec.toml")
-    (out / "timings.json").write_text(json.dumps({"sweep_seconds": round(seconds, 1)}, indent=2) + "\n")
-    write_report(out, spec, table, cells_table, seconds)
+    with output_folder(out, "phase", keep=("runs",), legacy=LEGACY):  # checked and locked before the sweep
+        result = run_sweep(spec.sweep, out / "runs", evaluator or make_evaluator(), progress=progress)
+        seconds = result.seconds  # of the session that finished the sweep (0 if unknown)
+        table = winners(spec.sweep, result.frame)
+        cells_table = agreement(table, spec.cells)
+        with staged_folder(out, "phase", keep=("runs",)) as staging:
+            table.to_csv(staging / "phase.csv", index=False, float_format="%.8g")
+            if len(cells_table):
+                cells_table.to_csv(staging / "kotler_cells.csv", index=False, float_format="%.4g")
+            years = int(spec.sweep.base["years"])
+            plot_phase(table, spec.cells, staging / "phase.png", years)
+            if table["scenario"].nunique() > 1:
+                for scenario in table["scenario"].unique():
+                    plot_phase(table, spec.cells, staging / f"phase_{scenario}.png", years, scenario=scenario)
+            if spec.source and Path(spec.source).is_file():
+                shutil.copyfile(spec.source, staging / "spec.toml")
+            (staging / "timings.json").write_text(json.dumps({"sweep_seconds": round(seconds, 1)}, indent=2) + "\n")
+            write_report(staging, spec, table, cells_table, seconds)
     return table
 

@@ -14,6 +14,10 @@ import pandas as pd
 from sim.engine.evaluators import Evaluator, make_evaluator
 from sim.engine.sweep import run_sweep
 from sim.experiments.sensitivity import SensitivitySpec, analyse, label, ranking
+from sim.files import output_folder, staged_folder
+
+# An earlier relsim's sensitivity folder (no marker): the names it wrote; the plain ones must all be there.
+LEGACY = ("REPORT.md", "timings.json", "runs-*", "morris*", "sobol*", "spec*.toml")
 
 
 def plot_morris(indices: pd.DataFrame, path: Path) -> None:
@@ -127,20 +131,24 @@ def run_sensitivity(
     out = Path(out or spec.out)
     results, timings = {}, {}
     evaluator = evaluator or make_evaluator()
-    with evaluator:  # one pool or cluster for every method's sweep
-        for method, sweep_spec in spec.sweeps.items():
-            result = run_sweep(sweep_spec, out / f"runs-{method}", evaluator, progress=progress)
-            timings[method] = result.seconds  # of the session that finished the sweep (0 if unknown)
-            results[method] = analyse(sweep_spec, result.frame, spec.confidence, spec.resamples)
-    for method, frame in results.items():
-        frame.to_csv(out / f"{method}.csv", index=False, float_format="%.6g")
-        plotter = plot_morris if method == "morris" else plot_sobol
-        for scenario, part in frame.groupby("scenario") if "scenario" in frame else [("", frame)]:
-            name = f"{method}_{scenario}.png" if scenario else f"{method}.png"
-            plotter(part, out / name)
-    if spec.source and Path(spec.source).is_file():
-        shutil.copyfile(spec.source, out / "spec.toml")
-    (out / "timings.json").write_text(json.dumps({k: round(v, 1) for k, v in timings.items()}, indent=2) + "\n")
-    write_report(out, spec, results, timings)
+    keep = [f"runs-{method}" for method in spec.sweeps]
+    with output_folder(out, "sensitivity", keep=keep, legacy=LEGACY):  # checked and locked before the sweeps
+        with evaluator:  # one pool or cluster for every method's sweep
+            for method, sweep_spec in spec.sweeps.items():
+                result = run_sweep(sweep_spec, out / f"runs-{method}", evaluator, progress=progress)
+                timings[method] = result.seconds  # of the session that finished the sweep (0 if unknown)
+                results[method] = analyse(sweep_spec, result.frame, spec.confidence, spec.resamples)
+        with staged_folder(out, "sensitivity", keep=keep) as staging:
+            for method, frame in results.items():
+                frame.to_csv(staging / f"{method}.csv", index=False, float_format="%.6g")
+                plotter = plot_morris if method == "morris" else plot_sobol
+                for scenario, part in frame.groupby("scenario") if "scenario" in frame else [("", frame)]:
+                    name = f"{method}_{scenario}.png" if scenario else f"{method}.png"
+                    plotter(part, staging / name)
+            if spec.source and Path(spec.source).is_file():
+                shutil.copyfile(spec.source, staging / "spec.toml")
+            text = json.dumps({k: round(v, 1) for k, v in timings.items()}, indent=2) + "\n"
+            (staging / "timings.json").write_text(text)
+            write_report(staging, spec, results, timings)
     return results
 

@@ -16,6 +16,8 @@ import pandas as pd
 from sim.experiments.validation import CALIBRATION, OUT_OF_SAMPLE, VERIFICATION, Spec, Target, counts
 from sim.files import staged_folder
 
+LEGACY = ("REPORT.md", "results.csv", "measurements.csv", "*.png")  # an earlier relsim's report (no marker)
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -32,7 +34,7 @@ def write_report(
 ) -> Path:
     """REPORT.md, results.csv and one figure per target, written to a scratch folder and moved into place."""
     out = Path(out)
-    with staged_folder(out) as scratch:
+    with staged_folder(out, "validate", legacy=LEGACY) as scratch:
         table.to_csv(scratch / "results.csv", index=False)
         for row in table.itertuples():
             target = next(t for t in spec.targets if t.name == row.target)

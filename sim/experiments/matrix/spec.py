@@ -8,7 +8,6 @@ distinct run's config is built once through the model's own validation before an
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -20,6 +19,7 @@ from sim.core.levels import LEVEL_NAMES, level_index
 from sim.engine import checks
 from sim.engine.plan import derive_seed
 from sim.experiments.kotler import Cell, parse_cells
+from sim.files import read_toml
 
 SCENARIOS = ("uniform", "technology_heavy", "tiered")
 METRIC_CHOICES = ("discounted_profit", "profit")
@@ -321,13 +321,6 @@ def _blame(model_field: str, cell: Cell) -> str:
 def load_spec(path: str | Path) -> MatrixSpec:
     """Read and validate a matrix spec file (paths inside it are relative to the file)."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise checks.fail("--spec", f"cannot read {path}: {error.strerror or error}") from None
-    try:
-        data = tomllib.loads(raw.decode())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise checks.fail("--spec", f"{path} is not valid TOML: {error}") from None
+    data, text = read_toml(path, "--spec")
     spec = parse_spec(data, base_dir=path.parent, source=str(path))
-    return replace(spec, source_hash=hashlib.sha256(raw).hexdigest()[:16])
+    return replace(spec, source_hash=hashlib.sha256(text.encode()).hexdigest()[:16])

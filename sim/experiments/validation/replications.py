@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from sim.core.config import Config, from_mapping
+from sim.core.limits import check_memory
 from sim.engine.evaluators import Evaluator, make_evaluator
 from sim.engine.plan import derive_seed
 from sim.errors import ConfigError
@@ -79,6 +80,8 @@ def measure(
     """
     tasks = replication_tasks(spec, base, replications, experiments)
     evaluator = evaluator or make_evaluator()
+    if not getattr(evaluator, "address", None):  # runs on this machine: will they fit in its memory?
+        check_memory(({**task["config"], **task["scenario"]} for task in tasks), evaluator.workers)
     rows: list[dict[str, Any]] = [{} for _ in tasks]
     if progress:
         progress(0, len(tasks))

@@ -10,7 +10,6 @@ is out of sample.
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from sim.core.config import FIELDS, from_mapping, is_field
 from sim.errors import ConfigError
 from sim.experiments.validation.measures import EXPERIMENTS
+from sim.files import read_toml
 
 CALIBRATION = "calibration"  # fitted by `relsim calibrate`: passing shows the fit, not the model's validity
 VERIFICATION = "verification"  # an input echo, an identity or a sign fixed by the rules: a test of the code only
@@ -100,14 +100,7 @@ _TARGET_KEYS = {
 def load_spec(path: str | Path) -> Spec:
     """Read and check a validation spec; every problem is a ConfigError naming the key."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as error:
-        raise ConfigError("--spec", f"cannot read {path}: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise ConfigError("--spec", f"{path} is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError("--spec", f"{path} is not valid TOML: {error}") from None
+    data = read_toml(path, "--spec")[0]
     unknown = set(data) - {"settings", "scenarios", "targets", "calibration"}
     if unknown:
         raise ConfigError(sorted(unknown)[0], "unknown section; allowed: settings, scenarios, targets, calibration")
