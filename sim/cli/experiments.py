@@ -341,6 +341,60 @@ def sensitivity(args: argparse.Namespace) -> int:
     return 0
 
 
+
+# --- relsim verdict -----------------------------------------------------------------------------------------------
+VERDICT_SPEC = Path("experiments") / "verdict.toml"
+VERDICT_OUT, VERDICT_QUICK_OUT = Path("results") / "verdict", Path("out") / "verdict-quick"
+
+
+def add_verdict(commands: Any) -> None:
+    parser = commands.add_parser(
+        "verdict",
+        help="the probabilistic verdict: P(Kotler's level is the most profitable) and the regret of following him",
+        description="Run Kotler's cells under pre-specified row mappings (segment, customers, revenue per customer) "
+        "and a factorial at the files' values (TOST against the best level) and over draws of the level, segment "
+        "and cost-elasticity priors; write CSVs, figures and REPORT.md (docs/VERDICT.md).",
+    )
+    parser.add_argument("--quick", action="store_true", help=f"a first look in under 30 s ({VERDICT_QUICK_OUT}/)")
+    parser.add_argument("--json", action="store_true", help="print one record per cell as JSON")
+    parser.add_argument("--out", metavar="DIR", help=f"output folder (default {VERDICT_OUT}/); replaced as a whole")
+    parser.add_argument("--spec", metavar="FILE", default=str(VERDICT_SPEC), help=f"spec (default {VERDICT_SPEC})")
+    add_execution_options(parser)
+
+
+def verdict(args: argparse.Namespace) -> int:
+    from sim.engine.evaluators import make_evaluator
+
+    evaluator = make_evaluator(args.workers, args.scheduler, args.dask)
+    spec_path = resolve_spec(args.spec)
+    if not spec_path.is_file():
+        raise ConfigError("--spec", f"file not found: {args.spec}")
+    from sim.experiments import verdict as experiment
+    from sim.viz.verdict import write_results
+
+    spec = experiment.load_spec(spec_path)
+    spec = spec.quick_spec() if args.quick else spec
+    out = Path(args.out) if args.out else (VERDICT_QUICK_OUT if args.quick else VERDICT_OUT)
+    if out.exists() and not out.is_dir():
+        raise ConfigError("--out", f"{out} exists and is not a directory")
+    experiment.check(spec)
+    result = experiment.run_verdict(spec, evaluator=evaluator)
+    write_results(out, result)
+    if args.json:
+        print(json.dumps(experiment.json_records(result), indent=2))
+        return 0
+    p = result.primary
+    seconds = sum(result.timings.values())
+    print(f"relsim verdict: Kotler agrees in {int(p['agrees'].sum())} of {len(p)} cells (TOST, mapping "
+          f"{spec.primary!r}); expected cells where his level is best {p['p_recommended_best'].sum():.1f}; "
+          f"{seconds:.1f} s on {result.evaluator}")  # fmt: skip
+    for row in p.itertuples():
+        print(f"  {row.cell:<14} Kotler {row.recommended:<12} model {row.best:<12} "
+              f"{'agrees ' if row.agrees else 'DIFFERS'}  P(best) {row.p_recommended_best:.2f}  "
+              f"regret {row.regret:.0%}  E[regret] {row.expected_regret:.0%}")  # fmt: skip
+    print(f"  report: {out / 'REPORT.md'}")
+    return 0
+
 COMMANDS = {
     "matrix": (add_matrix, matrix),
     "validate": (add_validate, validate),
@@ -348,4 +402,5 @@ COMMANDS = {
     "sweep": (add_sweep, sweep),
     "sensitivity": (add_sensitivity, sensitivity),
     "phase": (add_phase, phase),
+    "verdict": (add_verdict, verdict),
 }
