@@ -130,7 +130,7 @@ def test_reduction_identity_on_a_tiny_run(tiny_runs):
 
 
 def test_draws_differ_from_nominal_and_share_the_level_draw_across_segments(tiny_runs):
-    spec, (nominal, drawn, _) = tiny_runs
+    spec, (_, drawn, _) = tiny_runs
     a = plan.drawn_values(spec, "mass_consumer", 0)
     b = plan.drawn_values(spec, "key_account", 0)
     levels = [k for k in a if k.startswith("levels.")]
