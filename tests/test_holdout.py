@@ -67,3 +67,14 @@ def test_every_experiment_measures_its_targets(name: str) -> None:
             assert target in measured
             assert isinstance(measured[target], float)
     assert not all(np.isnan(value) for value in measured.values()) or name == "customer_value"
+
+
+def test_the_command_refuses_a_folder_holding_other_files_before_running(tmp_path, capsys) -> None:
+    from sim.cli import main
+
+    folder = tmp_path / "thesis"
+    folder.mkdir()
+    (folder / "chapter1.tex").write_text("mine")
+    assert main(["holdout", "--out", str(folder)]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == ["chapter1.tex"]

@@ -363,51 +363,9 @@ def sensitivity(args: argparse.Namespace) -> int:
     return 0
 
 
-HOLDOUT_OUT = Path("results") / "holdout"
-
-
-def add_holdout(commands: Any) -> None:
-    parser = commands.add_parser(
-        "holdout",
-        help="run the hold-out targets (never fitted) and write their report",
-        description="Run every scenario of the hold-out file (experiments/holdout.toml, fixed before any fit) and "
-        "write HOLDOUT.md and holdout.csv. Exit status: 0 when the report was written (failing hold-out targets "
-        "are findings, listed in the report); 2 for bad input.",
-    )
-    parser.add_argument("--spec", default="experiments/holdout.toml", help="hold-out file (TOML)")
-    parser.add_argument(
-        "--config", metavar="FILE.toml", default=DEFAULT_BASE, help="base config (default: the calibrated one)"
-    )
-    parser.add_argument("--out", default=str(HOLDOUT_OUT), help="report folder")
-    parser.add_argument("--replications", type=int, metavar="R", help="seeds per scenario (default: the file's)")
-
-
-def holdout(args: argparse.Namespace) -> int:
-    from sim.experiments.validation import base_config
-    from sim.experiments.validation.holdout import holdout_table, load_holdout, run_holdout
-    from sim.viz.validation import interval_text, write_holdout_report
-
-    at_least("--replications", args.replications, 2)  # every value is shown with its CI
-    spec = load_holdout(resolve_spec(args.spec))
-    base = base_config(args.config)
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        raise ConfigError("--out", f"{args.out} exists and is not a folder")
-    replications = args.replications or int(spec["meta"]["replications"])
-    table = holdout_table(spec, run_holdout(base, spec, replications))
-    report = write_holdout_report(args.out, table, replications, args.config)
-    for row in table.itertuples():
-        print(f"{row.verdict:15s} {row.target:36s} {row.mean:10.4g} ({interval_text(row.ci_low, row.ci_high)})   "
-              f"want {row.wanted}{'' if row.counts else '  [not counted]'}")
-    counted = table[table["counts"]]
-    print(f"{int((counted['verdict'] == 'pass').sum())} of {len(counted)} counted hold-out targets pass; "
-          f"report: {report}")
-    return 0
-
-
 COMMANDS = {
     "matrix": (add_matrix, matrix),
     "validate": (add_validate, validate),
-    "holdout": (add_holdout, holdout),
     "calibrate": (add_calibrate, calibrate),
     "sweep": (add_sweep, sweep),
     "sensitivity": (add_sensitivity, sensitivity),

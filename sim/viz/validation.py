@@ -17,6 +17,7 @@ from sim.experiments.validation import CALIBRATION, OUT_OF_SAMPLE, VERIFICATION,
 from sim.files import staged_folder
 
 LEGACY = ("REPORT.md", "results.csv", "measurements.csv", "*.png")  # an earlier relsim's report (no marker)
+HOLDOUT_FILES = ("HOLDOUT.md", "holdout.csv")
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -148,7 +149,7 @@ def write_holdout_report(out: str | Path, table: pd.DataFrame, replications: int
             f"| {row.target} | {'yes' if row.counts else 'no'} | {row.source} | {row.published} | {row.wanted} | "
             f"{measured} | {interval_text(row.ci_low, row.ci_high)} | {row.verdict} | {row.not_applied or '-'} |"
         )
-    with staged_folder(out) as scratch:
+    with staged_folder(out, "holdout", legacy=HOLDOUT_FILES) as scratch:
         table.to_csv(scratch / "holdout.csv", index=False)
         (scratch / "HOLDOUT.md").write_text("\n".join(lines) + "\n")
     return out / "HOLDOUT.md"

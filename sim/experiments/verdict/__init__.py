@@ -1,0 +1,32 @@
+"""The probabilistic verdict on Kotler's matrix (issue 12, items 4-5): spec, plan, analysis, tables, report.
+
+``run_verdict(spec)`` runs the nominal and the draws sweeps on the one engine and returns a :class:`VerdictResult`;
+sim.viz.verdict writes its folder. docs/VERDICT.md explains the design.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sim.engine.evaluators import Evaluator, make_evaluator
+from sim.experiments.matrix.report import _git_revision
+from sim.experiments.verdict.plan import check, run_sweeps
+from sim.experiments.verdict.report import json_records, render_report
+from sim.experiments.verdict.spec import VerdictSpec, load_spec, parse_spec
+from sim.experiments.verdict.tables import VerdictResult, analyse
+
+__all__ = [
+    "VerdictResult", "VerdictSpec", "check", "json_records", "load_spec", "parse_spec", "render_report",
+    "run_verdict",
+]  # fmt: skip
+
+
+def run_verdict(spec: VerdictSpec, *, evaluator: Evaluator | None = None, workers: int | None = None) -> VerdictResult:
+    """Run the whole experiment in memory and analyse it."""
+    evaluator = evaluator or make_evaluator(workers)
+    nominal, drawn, timings = run_sweeps(spec, evaluator=evaluator)
+    started = time.perf_counter()
+    result = analyse(spec, nominal, drawn, timings, evaluator=type(evaluator).__name__)
+    result.timings["analysis_s"] = time.perf_counter() - started
+    result.code_version = _git_revision() or ""
+    return result

@@ -1,0 +1,165 @@
+"""The verdict on the one engine: the spec compiled to two sweeps of explicit points, run by sim.engine.
+
+- **Nominal**: every firm (unit) at the files' values (the levels' and segments' defaults), ``nominal_replications``
+  replications: the TOST, the regret at the defaults and the analytic reduction.
+- **Draws**: every unit at ``D`` parameter draws (levels from their priors, the segment's uncertain values, the two
+  cost elasticities uniform over the spec's range), ``draw_replications`` replications each: P(best), expected
+  regret, Monte Carlo error apart from parameter uncertainty, and the sensitivity.
+
+Every point compares all five levels in one task with one seed (common random numbers across levels). Draw ``d`` is
+the same "world" for every unit: the level draw is keyed by ``d`` alone, a segment's draw by (segment, ``d``), so
+the rows of a mapping are compared under the same level effects. Every random number comes from
+:func:`sim.engine.plan.derive_seed` keyed by names and indices, never by worker or order.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.core.config import FIELDS, SEGMENTS
+from sim.core.levels import DEFAULT_LEVELS, LEVEL_NAMES, NOTES, draw_levels
+from sim.core.segments import draw_segment
+from sim.engine import api
+from sim.engine.evaluators import Evaluator, make_evaluator
+from sim.engine.plan import derive_seed, plan
+from sim.experiments.verdict.spec import Unit, VerdictSpec
+
+# What each run reports per level: profit, and the parts the analytic reduction needs.
+OUTPUTS = (
+    "discounted_profit",
+    "discounted_revenue",
+    "discounted_gross_margin",
+    "discounted_relationship_cost",
+    "discounted_acquisition_cost",
+    "retention_rate",
+)
+ELASTICITIES = ("contact_cost_elasticity", "account_cost_elasticity")
+# Stream keys of derive_seed: which sweep, and which kind of parameter draw.
+NOMINAL_SWEEP, DRAW_SWEEP, LEVEL_DRAW, SEGMENT_DRAW, ELASTICITY_DRAW = range(5)
+CHUNKS = 64
+
+
+def level_parameters() -> list[tuple[str, str]]:
+    """(level, parameter) of every level parameter with a prior: what a level draw changes."""
+    return [(level, name) for (level, name), note in NOTES.items() if note.prior is not None]
+
+
+def units(spec: VerdictSpec) -> dict[Unit, int]:
+    """Every distinct firm of the mappings and the factorial (as simulated) and its number of parameter draws."""
+    found: dict[Unit, int] = {}
+    for mapping in spec.mappings:
+        draws = spec.draws if mapping.name == spec.primary else spec.alternative_draws
+        for unit in mapping.rows.values():
+            unit = spec.unit(unit)
+            found[unit] = max(found.get(unit, 0), draws)
+    if spec.factorial is not None:
+        for _, unit in spec.factorial.units():
+            unit = spec.unit(unit)
+            found[unit] = max(found.get(unit, 0), spec.factorial.draws)
+    return found
+
+
+def margins(spec: VerdictSpec) -> list[float]:
+    """Every margin any cell or factorial point needs: one simulation gives them all."""
+    values = {cell.margin for cell in spec.cells}
+    if spec.factorial is not None:
+        values |= set(spec.factorial.margins)
+    return sorted(values)
+
+
+def drawn_values(spec: VerdictSpec, segment: str, draw: int) -> dict[str, Any]:
+    """The fields of parameter draw ``draw`` for a firm of ``segment``: the segment's values (uncertain ones drawn),
+    the drawn level parameters (``levels.NAME.PARAMETER``) and the two cost elasticities."""
+    segment_index = list(SEGMENTS).index(segment)
+    rng = np.random.default_rng(derive_seed(spec.seed, SEGMENT_DRAW, segment_index, draw))
+    values = draw_segment(SEGMENTS[segment], rng, FIELDS)
+    rng = np.random.default_rng(derive_seed(spec.seed, LEVEL_DRAW, draw))
+    levels = {level.name: level for level in draw_levels(rng)}
+    values |= {f"levels.{level}.{name}": getattr(levels[level], name) for level, name in level_parameters()}
+    rng = np.random.default_rng(derive_seed(spec.seed, ELASTICITY_DRAW, draw))
+    low, high = spec.elasticity
+    values |= {name: float(rng.uniform(low, high)) for name in ELASTICITIES}
+    return values
+
+
+def _unit_fields(unit: Unit) -> dict[str, Any]:
+    return {"segment": unit.segment, "n_customers": unit.customers, "revenue_per_customer": unit.revenue_per_customer}
+
+
+def _sweep_data(spec: VerdictSpec, points: list[dict[str, Any]], labels: list[str], seed: int, reps: int) -> dict:
+    simulations = max(1, len(points) // len(margins(spec))) * reps
+    return {
+        "sweep": {
+            "name": "verdict",
+            "design": "points",
+            "labels": labels,
+            "replications": reps,
+            "seed": seed,
+            "common_random_numbers": False,  # independent seeds per firm and draw; levels share a task's seed
+            "chunk_size": max(1, -(-simulations // CHUNKS)),
+        },
+        "fixed": {"years": spec.years},
+        "points": points,
+        "compare": {"levels": list(LEVEL_NAMES), "metric": spec.metric},
+        "outputs": {"metrics": list(OUTPUTS)},
+    }
+
+
+def nominal_data(spec: VerdictSpec) -> dict[str, Any]:
+    """The nominal sweep: every firm at the files' values."""
+    points = [
+        {"unit": unit.name, **_unit_fields(unit), "margin": margin}
+        for unit in units(spec)
+        for margin in margins(spec)
+    ]
+    return _sweep_data(spec, points, ["unit"], derive_seed(spec.seed, NOMINAL_SWEEP), spec.nominal_replications)
+
+
+def draw_data(spec: VerdictSpec) -> dict[str, Any] | None:
+    """The draws sweep: every firm at each of its parameter draws (None when no firm has draws)."""
+    points = []
+    for unit, draws in units(spec).items():
+        for draw in range(draws):
+            values = drawn_values(spec, unit.segment, draw)
+            for margin in margins(spec):
+                points.append({"unit": unit.name, "draw": str(draw), **values, **_unit_fields(unit), "margin": margin})
+    if not points:
+        return None
+    return _sweep_data(spec, points, ["unit", "draw"], derive_seed(spec.seed, DRAW_SWEEP), spec.draw_replications)
+
+
+def check(spec: VerdictSpec) -> None:
+    """Validate both sweeps (every distinct config built through the model's checks) before anything runs."""
+    plan(api.as_spec(nominal_data(spec)))
+    data = draw_data(spec)
+    if data is not None:
+        plan(api.as_spec(data))
+
+
+def run_sweeps(
+    spec: VerdictSpec, *, evaluator: Evaluator | None = None, workers: int | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, float]]:
+    """Run the nominal and the draws sweeps on one evaluator; the engine's rows of each and the timings."""
+    evaluator = evaluator or make_evaluator(workers)
+    started = time.perf_counter()
+    nominal = api.as_spec(nominal_data(spec))
+    data = draw_data(spec)
+    drawn = api.as_spec(data) if data is not None else None
+    checked = time.perf_counter()
+    with evaluator:
+        nominal_rows = api.sweep(nominal, evaluator=evaluator)
+        middle = time.perf_counter()
+        draw_rows = api.sweep(drawn, evaluator=evaluator) if drawn is not None else None
+    done = time.perf_counter()
+    timings = {"checks_s": checked - started, "nominal_s": middle - checked, "draws_s": done - middle}
+    return nominal_rows, draw_rows, timings
+
+
+def default_level_values() -> dict[str, float]:
+    """The files' values of every drawn level parameter (the nominal runs use them)."""
+    levels = {level.name: level for level in DEFAULT_LEVELS}
+    return {f"levels.{level}.{name}": getattr(levels[level], name) for level, name in level_parameters()}

@@ -1,0 +1,91 @@
+"""The verdict's figures (P(Kotler's level is best) per cell, regret over the draws) and its output folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from sim.errors import ConfigError
+from sim.experiments.verdict import VerdictResult, render_report
+from sim.files import staged_folder
+
+ROWS = ("many", "medium", "few")
+
+
+def plot_p_best(result: VerdictResult, path: Path) -> None:
+    """A 3 × 3 panel: P(Kotler's level is the most profitable) per cell, with his level and the model's best."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    p = result.primary
+    columns = list(dict.fromkeys(p["column"]))
+    grid = np.full((len(ROWS), len(columns)), np.nan)
+    fig = Figure(figsize=(8, 5.5))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    for row in p.itertuples():
+        i, j = ROWS.index(row.row), columns.index(row.column)
+        grid[i, j] = row.p_recommended_best
+        mark = "agrees" if row.agrees else "differs"
+        ax.text(j, i, f"Kotler {row.recommended}\nP(best) {row.p_recommended_best:.2f}\nmodel {row.best} ({mark})",
+                ha="center", va="center", fontsize=8)  # fmt: skip
+    image = ax.imshow(grid, vmin=0, vmax=1, cmap="RdYlGn")
+    fig.colorbar(image, ax=ax, label="P(Kotler's level is the most profitable)")
+    ax.set_xticks(range(len(columns)), [f"{c} margin" for c in columns])
+    ax.set_yticks(range(len(ROWS)), [f"{r} customers" for r in ROWS])
+    ax.set_title(f"Mapping '{result.spec.primary}': probability over the parameter draws")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def plot_regret(result: VerdictResult, path: Path) -> None:
+    """Per cell, the regret of following Kotler in each parameter draw (capped at 100 %)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    draws = result.draws
+    fig = Figure(figsize=(9, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    cells = list(dict.fromkeys(result.primary["cell"]))
+    rng = np.random.default_rng(0)  # horizontal jitter only
+    for i, cell in enumerate(cells):
+        values = np.minimum(draws.loc[draws["cell"] == cell, "regret"].to_numpy(dtype=float), 1.0) if len(draws) else []
+        ax.scatter(i + rng.uniform(-0.2, 0.2, len(values)), values, s=10, alpha=0.6)
+    ax.axhline(result.spec.materiality, color="grey", linestyle="--", label="materiality margin")
+    ax.set_xticks(range(len(cells)), cells, rotation=30, ha="right")
+    ax.set_ylabel("relative profit lost by following Kotler")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+TABLES = ("cells", "factorial", "scores", "robustness", "sensitivity", "reduction", "draws")
+FILES = (*(f"{name}.csv" for name in TABLES), "parameters.json", "p_best.png", "regret.png", "REPORT.md")
+
+
+def write_results(out_dir: str | Path, result: VerdictResult) -> Path:
+    """Every table as CSV, parameters.json, the two figures and REPORT.md, moved into place only when complete."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError("--out", f"{out} exists and is not a directory")
+    spec = result.spec
+    with staged_folder(out, "verdict", legacy=FILES) as staging:
+        for name in TABLES:
+            getattr(result, name).to_csv(staging / f"{name}.csv", index=False, float_format="%.6g")
+        parameters = {
+            "spec": spec.source, "spec_sha256": spec.source_hash, "mode": spec.mode, "years": spec.years,
+            "seed": spec.seed, "materiality": spec.materiality, "alpha": spec.alpha,
+            "nominal_replications": spec.nominal_replications, "draws": spec.draws,
+            "alternative_draws": spec.alternative_draws, "draw_replications": spec.draw_replications,
+            "elasticity": list(spec.elasticity), "primary": spec.primary,
+            "mappings": {m.name: {row: u.__dict__ for row, u in m.rows.items()} for m in spec.mappings},
+            "timings_s": result.timings, "evaluator": result.evaluator, "code_version": result.code_version,
+        }  # fmt: skip
+        (staging / "parameters.json").write_text(json.dumps(parameters, indent=2) + "\n")
+        plot_p_best(result, staging / "p_best.png")
+        plot_regret(result, staging / "regret.png")
+        (staging / "REPORT.md").write_text(render_report(result))
+    return out
