@@ -139,11 +139,11 @@ def _check_schema(parameters: Any) -> None:
             raise ConfigError(f"parameters.{name}", "low and high must be numbers")
 
 
-def _note(key: str, spec: dataclasses.Field, entry: Any) -> tuple[Any, Note]:
-    """The value and note of one ``{ value, range, provenance, source, prior }`` entry.
-
-    A number with a plausible range wider than one point needs a prior; a fixed one (low = high) has none.
-    """
+def read_note(
+    key: str, spec: dataclasses.Field, entry: Any, provenances: tuple[str, ...] = PROVENANCES
+) -> tuple[Any, Note]:
+    """The value and note of one documented ``{ value, range, provenance, source, prior }`` entry (a level's
+    parameter here, a segment's value in :mod:`sim.core.segments`); numbers need a range, and may have a prior."""
     if not isinstance(entry, dict):
         raise ConfigError(key, "must be a table { value = ..., range = [low, high], provenance = ..., source = ... }")
     numeric = kind(spec) in ("int", "float")
@@ -155,8 +155,8 @@ def _note(key: str, spec: dataclasses.Field, entry: Any) -> tuple[Any, Note]:
         if name not in entry and name != "prior":
             raise ConfigError(f"{key}.{name}", "missing")
     value = check(key, spec, entry["value"])
-    if entry["provenance"] not in PROVENANCES:
-        raise ConfigError(f"{key}.provenance", f"must be one of {', '.join(PROVENANCES)}; got {entry['provenance']!r}")
+    if entry["provenance"] not in provenances:
+        raise ConfigError(f"{key}.provenance", f"must be one of {', '.join(provenances)}; got {entry['provenance']!r}")
     if not isinstance(entry["source"], str) or not entry["source"].strip():
         raise ConfigError(f"{key}.source", "must say where the value comes from, or why it is assumed")
     if not numeric:
@@ -168,11 +168,18 @@ def _note(key: str, spec: dataclasses.Field, entry: Any) -> tuple[Any, Note]:
     if not low <= value <= high:
         raise ConfigError(f"{key}.range", f"must contain the value {value!r}; got {bounds!r}")
     prior = read_prior(f"{key}.prior", entry["prior"]) if "prior" in entry else None
-    if prior is None and low < high:
-        raise ConfigError(f"{key}.prior", "missing: a value with a plausible range needs a prior")
-    if prior is not None and low == high:
-        raise ConfigError(f"{key}.prior", "a fixed value (range low = high) has no prior")
     return value, Note(entry["provenance"], entry["source"], low, high, prior)
+
+
+def _note(key: str, spec: dataclasses.Field, entry: Any) -> tuple[Any, Note]:
+    """A level parameter's entry: a number with a plausible range wider than one point needs a prior; a fixed one
+    (low = high) has none."""
+    value, note = read_note(key, spec, entry)
+    if note.low is not None and note.prior is None and note.low < note.high:
+        raise ConfigError(f"{key}.prior", "missing: a value with a plausible range needs a prior")
+    if note.prior is not None and note.low == note.high:
+        raise ConfigError(f"{key}.prior", "a fixed value (range low = high) has no prior")
+    return value, note
 
 
 def read_levels(data: Mapping[str, Any]) -> tuple[dict[str, Level], dict[tuple[str, str], Note]]:

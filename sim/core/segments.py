@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sim.core.fields import check, kind
-from sim.core.levels import Note
-from sim.core.priors import clip, draw, read_prior
+from sim.core.levels import Note, read_note
+from sim.core.priors import clip, draw
 from sim.errors import ConfigError
 from sim.files import read_toml
 
@@ -86,33 +85,10 @@ class Segment:
 
 def _entry(key: str, spec: dataclasses.Field, entry: Any) -> tuple[Any, Note]:
     """The value and note of one ``{ value, range, provenance, source, prior }`` entry of a segment."""
-    if not isinstance(entry, dict):
-        raise ConfigError(key, "must be a table { value = ..., range = [low, high], provenance = ..., source = ... }")
-    numeric = kind(spec) in ("int", "float")
-    allowed = ("value", "provenance", "source", *(("range", "prior") if numeric else ()))
-    for name in entry:
-        if name not in allowed:
-            raise ConfigError(f"{key}.{name}", f"unknown key; allowed: {', '.join(allowed)}")
-    for name in ("value", "provenance", "source", *(("range",) if numeric else ())):
-        if name not in entry:
-            raise ConfigError(f"{key}.{name}", "missing")
-    value = check(key, spec, entry["value"])
-    if entry["provenance"] not in PROVENANCES:
-        raise ConfigError(f"{key}.provenance", f"must be one of {', '.join(PROVENANCES)}; got {entry['provenance']!r}")
-    if not isinstance(entry["source"], str) or not entry["source"].strip():
-        raise ConfigError(f"{key}.source", "must say where the value comes from, or why it is assumed")
-    if not numeric:
-        return value, Note(entry["provenance"], entry["source"])
-    bounds = entry["range"]
-    if not isinstance(bounds, list) or len(bounds) != 2:
-        raise ConfigError(f"{key}.range", f"must be [low, high]; got {bounds!r}")
-    low, high = (check(f"{key}.range", spec, bound) for bound in bounds)
-    if not low <= value <= high:
-        raise ConfigError(f"{key}.range", f"must contain the value {value!r}; got {bounds!r}")
-    prior = read_prior(f"{key}.prior", entry["prior"]) if "prior" in entry else None
-    if prior is not None and (prior.above is not None or low == high):
+    value, note = read_note(key, spec, entry, PROVENANCES)
+    if note.prior is not None and (note.prior.above is not None or note.low == note.high):
         raise ConfigError(f"{key}.prior", "a segment value's prior has no `above`, and a fixed value has no prior")
-    return value, Note(entry["provenance"], entry["source"], low, high, prior)
+    return value, note
 
 
 def _typical(key: str, entry: Any) -> dict[str, Any]:
