@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -78,3 +79,17 @@ def test_the_command_refuses_a_folder_holding_other_files_before_running(tmp_pat
     assert main(["holdout", "--out", str(folder)]) == 2
     assert "--out" in capsys.readouterr().err
     assert sorted(p.name for p in folder.iterdir()) == ["chapter1.tex"]
+
+
+def test_replications_are_the_same_on_one_or_two_workers() -> None:
+    """Seeds come from the engine's rule per replication, so the evaluator does not change a measurement."""
+    from sim.engine.evaluators import ProcessPoolEvaluator, SequentialEvaluator
+    from sim.experiments.validation.holdout import run_holdout
+
+    spec = copy.deepcopy(SPEC)
+    name = "lifetime_profit_correlation"
+    spec["targets"] = {name: spec["targets"][name]}
+    spec["scenarios"][spec["targets"][name]["scenario"]].update(TINY)
+    one = run_holdout(Config(), spec, 2, SequentialEvaluator())
+    two = run_holdout(Config(), spec, 2, ProcessPoolEvaluator(2))
+    assert one == two and len(next(iter(one.values()))) == 2

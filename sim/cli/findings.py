@@ -35,20 +35,24 @@ def add_holdout(commands: Any) -> None:
     )
     parser.add_argument("--out", default=str(HOLDOUT_OUT), help="report folder")
     parser.add_argument("--replications", type=int, metavar="R", help="seeds per scenario (default: the file's)")
+    add_execution_options(parser)
     add_force_option(parser)
 
 
 def holdout(args: argparse.Namespace) -> int:
+    from sim.engine.evaluators import make_evaluator
     from sim.experiments.validation import base_config
     from sim.experiments.validation.holdout import holdout_table, load_holdout, run_holdout
     from sim.viz.validation import HOLDOUT_FILES, interval_text, write_holdout_report
 
     at_least("--replications", args.replications, 2)  # every value is shown with its CI
+    evaluator = make_evaluator(args.workers, args.scheduler, args.dask, args.oversubscribe)
     spec = load_holdout(resolve_spec(args.spec))
     base = base_config(args.config)
+    relax_limits(args)
     hold_output(args.out, "holdout", force=args.force, legacy=HOLDOUT_FILES)
     replications = args.replications or int(spec["meta"]["replications"])
-    table = holdout_table(spec, run_holdout(base, spec, replications))
+    table = holdout_table(spec, run_holdout(base, spec, replications, evaluator))
     report = write_holdout_report(args.out, table, replications, args.config)
     for row in table.itertuples():
         print(f"{row.verdict:15s} {row.target:36s} {row.mean:10.4g} ({interval_text(row.ci_low, row.ci_high)})   "

@@ -3,22 +3,25 @@
 Each target names a scenario (an experiment of :mod:`.holdout_measures`), the published number, its source and an
 acceptance rule: ``range`` (95 % CI inside [low, high]), ``sign`` (95 % CI above ``above`` or below ``below``) or
 ``equivalence`` (90 % CI inside [low, high]). CIs are t intervals over replications with seeds derived from the
-file's seed. A measure that is not applicable (a precondition fails) is reported as such, neither pass nor fail.
+file's seed by the engine's seed rule. A measure that is not applicable (a precondition fails) is reported as
+such, neither pass nor fail.
 """
 
 from __future__ import annotations
 
 import math
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from sim.core.config import Config
+from sim.core.config import Config, from_mapping
+from sim.engine.evaluators import Evaluator, make_evaluator
+from sim.engine.plan import derive_seed
 from sim.errors import ConfigError
 from sim.experiments.validation.holdout_measures import HOLDOUT_EXPERIMENTS, split_scenario
+from sim.files import read_toml
 from sim.outputs.stats import mean_interval
 
 HOLDOUT_SPEC = "experiments/holdout.toml"
@@ -26,11 +29,10 @@ NOT_CONFIG = ("describe", "precondition", "runs", "policies")  # scenario keys t
 
 
 def load_holdout(path: str | Path = HOLDOUT_SPEC) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as handle:
-            spec = tomllib.load(handle)
-    except OSError as error:
-        raise ConfigError("--holdout", f"cannot read {path}: {error.strerror or error}") from None
+    spec, _ = read_toml(path, "--spec")
+    for key in ("meta", "scenarios", "targets"):
+        if not isinstance(spec.get(key), dict):
+            raise ConfigError(key, f"missing table [{key}] in {path}")
     for name, target in spec["targets"].items():
         if target["scenario"] not in HOLDOUT_EXPERIMENTS:
             raise ConfigError(f"targets.{name}.scenario", f"must be one of {', '.join(HOLDOUT_EXPERIMENTS)}")
@@ -50,16 +52,36 @@ def scenario_overrides(spec: dict[str, Any], name: str) -> tuple[dict[str, Any],
     return applied, sorted(set(skipped))
 
 
-def run_holdout(base: Config, spec: dict[str, Any], replications: int | None = None) -> dict[str, list[dict]]:
-    """Every scenario used by a target, ``replications`` times (default: the file's), as lists of measurements."""
+def run_scenario(task: dict[str, Any]) -> dict[str, Any]:
+    """One replication of one hold-out scenario: a pure function of the task (plain data), for any evaluator."""
+    return HOLDOUT_EXPERIMENTS[task["scenario"]](from_mapping(task["config"]), task["seed"], dict(task["overrides"]))
+
+
+def run_holdout(
+    base: Config, spec: dict[str, Any], replications: int | None = None, evaluator: Evaluator | None = None
+) -> dict[str, list[dict]]:
+    """Every scenario used by a target, ``replications`` times (default: the file's), as lists of measurements.
+
+    Replication r of every scenario has the seed ``derive_seed(file seed, r)`` (the engine's seed rule; common random
+    numbers across scenarios); the replications run on ``evaluator`` (default: a process per core), and the
+    results do not depend on it."""
     count = replications or int(spec["meta"]["replications"])
     seed = int(spec["meta"]["seed"])
     needed = sorted({target["scenario"] for target in spec["targets"].values()})
-    results = {}
-    for name in needed:
-        overrides, _ = scenario_overrides(spec, name)
-        experiment = HOLDOUT_EXPERIMENTS[name]
-        results[name] = [experiment(base, seed + index, dict(overrides)) for index in range(count)]
+    tasks = [
+        {
+            "scenario": name,
+            "config": base.as_dict(),
+            "seed": derive_seed(seed, index),
+            "overrides": scenario_overrides(spec, name)[0],
+        }
+        for name in needed
+        for index in range(count)
+    ]
+    results: dict[str, list[dict]] = {name: [{} for _ in range(count)] for name in needed}
+    with evaluator or make_evaluator() as running:
+        for position, values in running.evaluate(run_scenario, tasks):
+            results[tasks[position]["scenario"]][position % count] = values
     return results
 
 
