@@ -230,3 +230,14 @@ def test_teacher_changes_the_level_steps_and_brings_in_a_competitor(app_url, tmp
         finally:
             browser.close()
     assert time.monotonic() - started < 60
+
+
+def test_the_app_runs_each_segment_and_refuses_an_unknown_one():
+    """The segment control: every shipped segment builds the classroom model; a crafted name falls back."""
+    from sim.core.segments import DEFAULT_SEGMENT, SEGMENT_NAMES
+
+    for name in SEGMENT_NAMES:
+        model = ClassroomModel(segment=name, n_customers=200)
+        model.step()
+        assert model.config.segment == name
+    assert ClassroomModel(segment="walmart", n_customers=200).config.segment == DEFAULT_SEGMENT

@@ -25,6 +25,7 @@ from typing import Any
 from sim.core.config import level_text  # the level's teacher text from the level data, numbers filled in
 from sim.core.levels import LEVEL_NAMES
 from sim.core.model import RelationshipModel
+from sim.core.segments import DEFAULT_SEGMENT, SEGMENT_NAMES
 
 # What Mesa 3.3's SolaraViz imports (mesa.visualization needs altair and networkx too), and where to get it.
 
@@ -32,6 +33,9 @@ from sim.core.model import RelationshipModel
 # are the levels of sim/core/levels.toml; a level a run config adds runs in ClassroomModel(levels=..., level=...).
 CONTROLS: dict[str, dict[str, Any]] = {
     "level": {"type": "Select", "value": "reactive", "values": list(LEVEL_NAMES), "label": "Relationship level"},
+    "segment": {
+        "type": "Select", "value": DEFAULT_SEGMENT, "values": list(SEGMENT_NAMES), "label": "Customer segment",
+    },
     "n_customers": {
         "type": "SliderInt", "value": 3_000, "min": 200, "max": 50_000, "step": 200, "label": "Customers at the start",
     },
@@ -92,6 +96,7 @@ class ClassroomModel(RelationshipModel):
     def __init__(
         self,
         level: str = CONTROLS["level"]["value"],
+        segment: str = CONTROLS["segment"]["value"],
         n_customers: int = CONTROLS["n_customers"]["value"],
         margin: float = CONTROLS["margin"]["value"],
         problem_rate: float = CONTROLS["problem_rate"]["value"],
@@ -102,6 +107,7 @@ class ClassroomModel(RelationshipModel):
     ) -> None:
         super().__init__(  # every control checked here, on the server: the browser's values are not trusted
             level=control_value("level", level, extra=[getattr(x, "name", x) for x in kwargs.get("levels") or ()]),
+            segment=control_value("segment", segment),
             n_customers=control_value("n_customers", n_customers),
             margin=control_value("margin", margin),
             problem_rate=control_value("problem_rate", problem_rate),
@@ -116,7 +122,8 @@ def settings_text(model: RelationshipModel) -> str:
     """The settings the running model was built with (Mesa's sliders do not show their values)."""
     config = model.config
     return (
-        f"Running: {config.level}, {config.n_customers:,} customers, margin {config.margin:.0%}, "
+        f"Running: {config.level}, {config.segment.replace('_', ' ')} customers, {config.n_customers:,} of them, "
+        f"margin {config.margin:.0%}, "
         f"{config.problem_rate:g} problems per customer-year, competition {config.competition:g}, step {model.steps}"
     )
 
