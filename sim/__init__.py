@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "Config": "sim.core.config",
     "ConfigError": "sim.errors",
-    "load": "sim.core.config",
+    "load": "sim.core.inputs",
     "Level": "sim.core.levels",
     "LEVELS": "sim.core.levels",
     "LEVEL_NAMES": "sim.core.levels",

@@ -6,7 +6,8 @@ import dataclasses
 
 import pytest
 
-from sim.core.config import FIELDS, Config, ConfigError, describe_fields, from_mapping, load, parse_override
+from sim.core.config import FIELDS, Config, ConfigError, from_mapping
+from sim.core.inputs import describe_fields, load, parse_override
 from sim.core.levels import LEVEL_NAMES
 
 

@@ -11,7 +11,8 @@ import tomllib
 import pytest
 
 from sim.cli import main
-from sim.core.config import Config, ConfigError, field_spec, from_mapping, is_field, level_text, load, parse_override
+from sim.core.config import Config, ConfigError, field_spec, from_mapping, is_field, level_text
+from sim.core.inputs import load, parse_override
 from sim.core.levels import (
     DEFAULT_LEVELS,
     FALLBACK_COLOURS,

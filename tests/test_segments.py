@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from sim.cli import main
-from sim.core.config import FIELDS, SEGMENTS, Config, ConfigError, from_mapping, load
+from sim.core.config import FIELDS, SEGMENTS, Config, ConfigError, from_mapping
+from sim.core.inputs import load
 from sim.core.segments import DEFAULT_SEGMENT, SEGMENT_NAMES, SEGMENTS_FILE, SHIPPED, read_segments
 from sim.outputs.results import run
 

@@ -8,7 +8,8 @@ import math
 import pandas as pd
 import pytest
 
-from sim.core.config import Config, ConfigError, load
+from sim.core.config import Config, ConfigError
+from sim.core.inputs import load
 from sim.engine.evaluators import SequentialEvaluator
 from sim.experiments.validation import Target, calibrate, compare, load_spec, measure
 

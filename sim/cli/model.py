@@ -46,7 +46,7 @@ def print_run(summary: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.core.config import load
+    from sim.core.inputs import load
     from sim.core.limits import check_export, check_memory
     from sim.core.model import RelationshipModel
     from sim.outputs.export import COMMAND, FILES, export_run
@@ -76,7 +76,7 @@ def add_fields(commands: Any) -> None:
 
 
 def fields(args: argparse.Namespace) -> int:
-    from sim.core.config import describe_fields
+    from sim.core.inputs import describe_fields
 
     records = describe_fields()
     if args.json:
@@ -102,7 +102,8 @@ def add_levels(commands: Any) -> None:
 
 
 def levels(args: argparse.Namespace) -> int:
-    from sim.core.config import level_text, load
+    from sim.core.config import level_text
+    from sim.core.inputs import load
     from sim.core.levels import LEVELS_FILE, describe_levels
 
     config = load(args.config, args.overrides)

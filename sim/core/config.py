@@ -19,14 +19,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sim.core import fields
 from sim.core.levels import DEFAULT_LEVELS, DISPLAY, LEVEL_NAMES, PARAMETERS, SPECS, Level, define_levels, render_text
 from sim.core.segments import DEFAULT_SEGMENT, SEGMENT_NAMES, SHIPPED, Segment, read_segments
 from sim.errors import ConfigError
-from sim.files import read_toml
 
 LEVEL_KEYS = ("based_on", *DISPLAY)  # what a [levels.NAME] table may set besides the parameters
 
@@ -300,7 +298,7 @@ class Config:
     def replace(self, **changes: Any) -> Config:
         """A copy with some fields changed (validated like any new config); level changes as in :func:`from_mapping`,
         on top of this config's levels (their labels and colours too)."""
-        return from_mapping({**self.overrides(), "levels": self.levels, **_flat_levels(changes)})
+        return from_mapping({**self.overrides(), "levels": self.levels, **flat_levels(changes)})
 
     def overrides(self) -> dict[str, Any]:
         """The run's own fields: every field except the segment fields that have their segment's value.
@@ -378,7 +376,7 @@ def is_field(name: str) -> bool:
     return field_spec(name) is not None
 
 
-def _flat_levels(values: Mapping[str, Any]) -> dict[str, Any]:
+def flat_levels(values: Mapping[str, Any]) -> dict[str, Any]:
     """``values`` with a nested ``levels`` mapping ({name: {key: value}}) written as ``levels.NAME.KEY`` entries."""
     nested = values.get("levels")
     if not isinstance(nested, Mapping):
@@ -408,7 +406,7 @@ def from_mapping(values: Mapping[str, Any]) -> Config:
     scalars: dict[str, Any] = {}
     changes: dict[str, dict[str, Any]] = {}
     unknown = []
-    for key, value in _flat_levels(values).items():
+    for key, value in flat_levels(values).items():
         parts = key.split(".")
         if key in FIELDS:
             scalars[key] = value
@@ -445,46 +443,7 @@ def resolve(config: Config | None, seed: int | None, params: Mapping[str, Any]) 
     return config.replace(**changes) if changes else config
 
 
-def parse_override(text: str) -> tuple[str, Any]:
-    """Turn ``key=value`` from the command line into a typed pair (types come from the field)."""
-    if "=" not in text:
-        raise ConfigError(text or "--set", "expected key=value")
-    name, raw = (part.strip() for part in text.split("=", 1))
-    spec = field_spec(name)
-    if spec is not None:
-        return name, fields.parse(name, spec, raw)
-    parts = name.split(".")
-    if len(parts) == 3 and parts[0] == "levels" and parts[2] in LEVEL_KEYS:
-        return name, raw
-    if parts[0] == "levels":
-        raise ConfigError(name, f"expected levels.NAME.KEY with KEY one of {', '.join((*LEVEL_KEYS, *PARAMETERS))}")
-    raise ConfigError(name, "unknown field; see `relsim fields` for the allowed names")
 
 
-def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """A config from an optional TOML file plus ``key=value`` overrides (which win)."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        values = read_toml(path, "--config")[0]  # size cap, UTF-8, TOML and nesting errors: one line each
-        for name, value in values.items():
-            if isinstance(value, dict) and name != "levels":
-                raise ConfigError(name, "tables are not allowed (except [levels.NAME]); write fields at the top level")
-        values = _flat_levels(values)
-    for text in overrides:
-        name, value = parse_override(text)
-        values[name] = value
-    return from_mapping(values)
 
 
-def describe_fields() -> list[dict[str, Any]]:
-    """One record per field (name, default, unit, allowed values, meaning), for docs and `relsim fields`."""
-    return [
-        {
-            "name": spec.name,
-            "default": spec.default,
-            "unit": spec.metadata["unit"],
-            "allowed": fields.allowed(spec),
-            "meaning": spec.metadata["doc"],
-        }
-        for spec in FIELDS.values()
-    ]

@@ -14,7 +14,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sim.core.config import FIELDS, ConfigError, from_mapping, is_field, load
+from sim.core.config import FIELDS, ConfigError, from_mapping, is_field
+from sim.core.inputs import load
 from sim.core.levels import LEVEL_NAMES, level_index
 from sim.engine import checks
 from sim.engine.plan import derive_seed
@@ -169,7 +170,7 @@ def _file_hash(path: Path) -> str:
 
 
 def _base_market(base_config: Path | None) -> dict[str, Any]:
-    """The model's defaults, or a flat config file's fields over them (validated by sim.core.config.load)."""
+    """The model's defaults, or a flat config file's fields over them (validated by sim.core.inputs.load)."""
     if base_config is None:
         values = from_mapping({}).as_dict()
     else:

@@ -14,7 +14,8 @@ import json
 
 import pandas as pd
 
-from sim.core.config import Config, load
+from sim.core.config import Config
+from sim.core.inputs import load
 from sim.experiments.validation.calibration import (
     Calibration,
     calibrate,

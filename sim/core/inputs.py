@@ -1,0 +1,59 @@
+"""A run's config from the outside world: a TOML file, ``key=value`` overrides from the command line, and the
+list of fields ``relsim fields`` prints. Every problem is one :class:`~sim.errors.ConfigError` naming its field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sim.core import fields
+from sim.core.config import FIELDS, LEVEL_KEYS, Config, field_spec, flat_levels, from_mapping
+from sim.core.levels import PARAMETERS
+from sim.errors import ConfigError
+from sim.files import read_toml
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Turn ``key=value`` from the command line into a typed pair (types come from the field)."""
+    if "=" not in text:
+        raise ConfigError(text or "--set", "expected key=value")
+    name, raw = (part.strip() for part in text.split("=", 1))
+    spec = field_spec(name)
+    if spec is not None:
+        return name, fields.parse(name, spec, raw)
+    parts = name.split(".")
+    if len(parts) == 3 and parts[0] == "levels" and parts[2] in LEVEL_KEYS:
+        return name, raw
+    if parts[0] == "levels":
+        raise ConfigError(name, f"expected levels.NAME.KEY with KEY one of {', '.join((*LEVEL_KEYS, *PARAMETERS))}")
+    raise ConfigError(name, "unknown field; see `relsim fields` for the allowed names")
+
+
+def load(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """A config from an optional TOML file plus ``key=value`` overrides (which win)."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        values = read_toml(path, "--config")[0]  # size cap, UTF-8, TOML and nesting errors: one line each
+        for name, value in values.items():
+            if isinstance(value, dict) and name != "levels":
+                raise ConfigError(name, "tables are not allowed (except [levels.NAME]); write fields at the top level")
+        values = flat_levels(values)
+    for text in overrides:
+        name, value = parse_override(text)
+        values[name] = value
+    return from_mapping(values)
+
+
+def describe_fields() -> list[dict[str, Any]]:
+    """One record per field (name, default, unit, allowed values, meaning), for docs and `relsim fields`."""
+    return [
+        {
+            "name": spec.name,
+            "default": spec.default,
+            "unit": spec.metadata["unit"],
+            "allowed": fields.allowed(spec),
+            "meaning": spec.metadata["doc"],
+        }
+        for spec in FIELDS.values()
+    ]
+
