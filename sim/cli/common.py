@@ -7,6 +7,7 @@ import sys
 from collections.abc import Collection, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 from sim.errors import ConfigError
 from sim.files import check_output, output_folder
@@ -42,6 +43,13 @@ def add_execution_options(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask distributed cluster, e.g. tcp://host:8786")
     where.add_argument("--dask", action="store_true", help="start a local Dask cluster (--workers processes)")
     add_limit_options(parser)
+
+
+def requested_evaluator(args: argparse.Namespace) -> Any:
+    """The evaluator the options of :func:`add_execution_options` ask for (checked before anything runs)."""
+    from sim.engine.evaluators import make_evaluator  # imported here: `relsim --help` stays light
+
+    return make_evaluator(args.workers, args.scheduler, args.dask, args.oversubscribe)
 
 
 def add_limit_options(parser: argparse.ArgumentParser, workers: bool = True) -> None:

@@ -20,6 +20,7 @@ from sim.cli.common import (
     at_least,
     hold_output,
     relax_limits,
+    requested_evaluator,
     resolve_spec,
 )
 from sim.errors import ConfigError
@@ -58,10 +59,8 @@ def add_matrix(commands: Any) -> None:
 
 
 def matrix(args: argparse.Namespace) -> int:
-    from sim.engine.evaluators import make_evaluator
-
     at_least("--replications", args.replications)
-    evaluator = make_evaluator(args.workers, args.scheduler, args.dask, args.oversubscribe)
+    evaluator = requested_evaluator(args)
     spec_path = resolve_spec(args.spec)
     if not spec_path.is_file():
         raise ConfigError("--spec", f"file not found: {args.spec}")
@@ -130,7 +129,6 @@ def add_validate(commands: Any) -> None:
 
 
 def validate(args: argparse.Namespace) -> int:
-    from sim.engine.evaluators import make_evaluator
     from sim.experiments import validation
     from sim.viz.validation import LEGACY, interval_text, write_report
 
@@ -140,7 +138,7 @@ def validate(args: argparse.Namespace) -> int:
             f"must be at least {validation.MIN_REPLICATIONS}: a 95 % interval needs two replications; got "
             f"{args.replications}",
         )
-    evaluator = make_evaluator(args.workers, args.scheduler, args.dask, args.oversubscribe)
+    evaluator = requested_evaluator(args)
     spec = validation.load_spec(resolve_spec(args.spec))
     base = validation.base_config(args.config)
     relax_limits(args)
@@ -200,12 +198,11 @@ def add_calibrate(commands: Any) -> None:
 
 
 def calibrate(args: argparse.Namespace) -> int:
-    from sim.engine.evaluators import make_evaluator
     from sim.experiments import validation
 
     at_least("--max-evaluations", args.max_evaluations)
     at_least("--replications", args.replications)
-    evaluator = make_evaluator(args.workers, args.scheduler, args.dask, args.oversubscribe)
+    evaluator = requested_evaluator(args)
     spec = validation.load_spec(resolve_spec(args.spec))
     base = validation.base_config(args.config)
     out = validation.check_out(args.out or validation.default_path(spec), args.force)
@@ -274,10 +271,9 @@ def add_sweep(commands: Any) -> None:
 
 def sweep(args: argparse.Namespace) -> int:
     from sim.engine import store
-    from sim.engine.evaluators import make_evaluator
     from sim.engine.sweep import RESULTS, load_spec, run_sweep
 
-    evaluator = make_evaluator(args.workers, args.scheduler, args.dask, args.oversubscribe)
+    evaluator = requested_evaluator(args)
     spec = load_spec(args.spec)
     out = Path(args.out) if args.out else None
     if out is None and spec.out is None:
@@ -311,11 +307,10 @@ def add_phase(commands: Any) -> None:
 
 
 def phase(args: argparse.Namespace) -> int:
-    from sim.engine.evaluators import make_evaluator
     from sim.experiments.phase import load_phase
     from sim.viz.phase import LEGACY, run_phase
 
-    evaluator = make_evaluator(args.workers, args.scheduler, args.dask, args.oversubscribe)
+    evaluator = requested_evaluator(args)
     spec = load_phase(args.spec)
     out = Path(args.out or spec.out)
     relax_limits(args)
@@ -344,11 +339,10 @@ def add_sensitivity(commands: Any) -> None:
 
 
 def sensitivity(args: argparse.Namespace) -> int:
-    from sim.engine.evaluators import make_evaluator
     from sim.experiments.sensitivity import label, load_sensitivity, ranking
     from sim.viz.sensitivity import LEGACY, run_sensitivity
 
-    evaluator = make_evaluator(args.workers, args.scheduler, args.dask, args.oversubscribe)
+    evaluator = requested_evaluator(args)
     spec = load_sensitivity(args.spec)
     out = Path(args.out or spec.out)
     relax_limits(args)

@@ -14,6 +14,7 @@ from sim.cli.common import (
     at_least,
     hold_output,
     relax_limits,
+    requested_evaluator,
     resolve_spec,
 )
 from sim.errors import ConfigError
@@ -40,13 +41,12 @@ def add_holdout(commands: Any) -> None:
 
 
 def holdout(args: argparse.Namespace) -> int:
-    from sim.engine.evaluators import make_evaluator
     from sim.experiments.validation import base_config
     from sim.experiments.validation.holdout import holdout_table, load_holdout, run_holdout
     from sim.viz.validation import HOLDOUT_FILES, interval_text, write_holdout_report
 
     at_least("--replications", args.replications, 2)  # every value is shown with its CI
-    evaluator = make_evaluator(args.workers, args.scheduler, args.dask, args.oversubscribe)
+    evaluator = requested_evaluator(args)
     spec = load_holdout(resolve_spec(args.spec))
     base = base_config(args.config)
     relax_limits(args)
@@ -86,9 +86,7 @@ def add_verdict(commands: Any) -> None:
 
 
 def verdict(args: argparse.Namespace) -> int:
-    from sim.engine.evaluators import make_evaluator
-
-    evaluator = make_evaluator(args.workers, args.scheduler, args.dask, args.oversubscribe)
+    evaluator = requested_evaluator(args)
     spec_path = resolve_spec(args.spec)
     if not spec_path.is_file():
         raise ConfigError("--spec", f"file not found: {args.spec}")
