@@ -535,3 +535,18 @@ def test_a_level_added_in_the_base_config_is_compared_in_every_cell(tmp_path, ca
         assert math.isfinite(record["profit_mean"])
     assert all(found == set(levels) for found in by_cell.values()) and len(by_cell) == 9
     assert (tmp_path / "out" / "heatmap.png").stat().st_size > 1_000
+
+
+def test_the_report_names_the_commit_read_before_anything_was_written(tmp_path, monkeypatch):
+    """The code version is read when the run starts: read after the results are written, the experiment's own
+    fresh (tracked) outputs would show as uncommitted changes."""
+    import sim.experiments.matrix.plan as matrix_plan
+
+    report = tmp_path / "out" / "REPORT.md"
+    seen: list[bool] = []
+    monkeypatch.setattr(matrix_plan, "code_revision", lambda: seen.append(report.exists()) or "abc1234")
+    spec = _tiny_spec_file(tmp_path)
+    argv = ["--quick", "--workers", "1", "--spec", str(spec), "--out", str(tmp_path / "out")]
+    assert commands.matrix(_parse(argv)) == 0
+    assert seen == [False]
+    assert "git abc1234" in report.read_text()

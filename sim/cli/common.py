@@ -126,10 +126,3 @@ def resolve_spec(name: str | Path) -> Path:
         return path
     fallback = REPO_ROOT / path
     return fallback if fallback.is_file() else path
-
-
-def progress(message: str) -> None:
-    """A one-line progress message, redrawn in place on a terminal."""
-    if sys.stderr.isatty():
-        sys.stderr.write(f"\r\033[K{message}")
-        sys.stderr.flush()

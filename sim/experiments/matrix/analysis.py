@@ -93,6 +93,7 @@ class MatrixResult:
     timings: dict[str, float] = field(default_factory=dict)
     evaluator: str = "sequential"  # what ran the simulations (sim.engine.evaluators)
     resumed: int = 0  # runs taken from an earlier, interrupted start
+    code_version: str | None = None  # the commit the run started from (sim.engine.provenance)
 
 
 def _cell_frame(spec: MatrixSpec) -> pd.DataFrame:

@@ -25,6 +25,7 @@ import pandas as pd
 
 from sim.engine import api
 from sim.engine.evaluators import Evaluator, make_evaluator
+from sim.engine.provenance import code_revision
 from sim.engine.sweep import SweepSpec, parse_spec, run_sweep
 from sim.experiments.kotler import Cell
 from sim.experiments.matrix.analysis import MatrixResult, analyse
@@ -114,6 +115,7 @@ def run_matrix(
     """
     sweep = sweep_spec(spec)
     evaluator = evaluator or make_evaluator(workers)
+    code_version = code_revision()  # before the store or the results are written
     start = time.perf_counter()
     resumed = 0
     if store is None:
@@ -125,4 +127,5 @@ def run_matrix(
     result = analyse(spec, runs_table(spec, frame), evaluator=evaluator.describe())
     result.timings = {"simulation_s": simulated - start, "analysis_s": time.perf_counter() - simulated}
     result.resumed = resumed
+    result.code_version = code_version
     return result

@@ -5,16 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sim.experiments.matrix.analysis import MatrixResult
 from sim.experiments.matrix.spec import MatrixSpec, policies
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def json_records(result: MatrixResult) -> list[dict[str, Any]]:
@@ -56,19 +52,8 @@ def interval(low: float, high: float, fmt: Any = money) -> str:
     return f"[{fmt(low)}, {fmt(high)}]"
 
 
-def _git(*args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5, check=True
-    ).stdout.strip()
 
 
-def _git_revision() -> str | None:
-    try:
-        head = _git("rev-parse", "--short", "HEAD")
-        dirty = _git("status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return head + (" (with uncommitted changes)" if dirty else "")
 
 
 def _market_hash(spec: MatrixSpec) -> str:
@@ -284,7 +269,7 @@ def _parameters(result: MatrixResult) -> list[str]:
         f"{timings.get('analysis_s', math.nan):.1f} s analysis on {result.evaluator} ({len(result.runs):,} cell runs"
         + (f", {result.resumed:,} of them from an interrupted start" if result.resumed else "")
         + ")",
-        f"- code: relsim {_version()}" + (f", git {rev}" if (rev := _git_revision()) else ""),
+        f"- code: relsim {_version()}" + (f", git {result.code_version}" if result.code_version else ""),
         "",
     ]
 

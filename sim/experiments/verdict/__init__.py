@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from sim.engine.evaluators import Evaluator, make_evaluator
-from sim.experiments.matrix.report import _git_revision
+from sim.engine.provenance import code_revision
 from sim.experiments.verdict.plan import check, run_sweeps
 from sim.experiments.verdict.report import json_records, render_report
 from sim.experiments.verdict.spec import VerdictSpec, load_spec, parse_spec
@@ -24,9 +24,10 @@ __all__ = [
 def run_verdict(spec: VerdictSpec, *, evaluator: Evaluator | None = None, workers: int | None = None) -> VerdictResult:
     """Run the whole experiment in memory and analyse it."""
     evaluator = evaluator or make_evaluator(workers)
+    code_version = code_revision()  # before anything is written
     nominal, drawn, timings = run_sweeps(spec, evaluator=evaluator)
     started = time.perf_counter()
     result = analyse(spec, nominal, drawn, timings, evaluator=type(evaluator).__name__)
     result.timings["analysis_s"] = time.perf_counter() - started
-    result.code_version = _git_revision() or ""
+    result.code_version = code_version or ""
     return result

@@ -30,7 +30,7 @@ class VerdictResult:
     draws: pd.DataFrame  # the primary mapping's cells × draws
     timings: dict[str, float] = field(default_factory=dict)
     evaluator: str = ""
-    code_version: str = ""  # the git commit the results were generated at (set by the folder writer)
+    code_version: str = ""  # the git commit the run started from (sim.engine.provenance)
 
     @property
     def primary(self) -> pd.DataFrame:
