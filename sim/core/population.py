@@ -197,75 +197,107 @@ def new_customers(
     other draw as it was: contact wear-out from ``extra_rng``, the customer mechanisms through ``traits``
     (sim/core/customers.py).
     """
-    sigma = config.value_dispersion
+    draws = draw_traits(config, rng, count, initial=initial)
+    fields = assemble(draws, customer_constants(config, month, expectation_shift))
+    if config.ideal_contacts_per_year > 0.0:
+        fields.update(contact_traits(config, extra_rng, fields["contact_averse"]))
+    if traits is not None:
+        fields.update(traits(fields))
+    return fields
+
+
+def draw_traits(config: Config, rng: np.random.Generator, count: int, *, initial: bool) -> dict[str, np.ndarray]:
+    """The trait stream's draws for ``count`` customers, in the stream's fixed order (the only random part of
+    :func:`new_customers`; a batch of runs draws each run's own and assembles them together)."""
+    draws = {"value_score": rng.standard_normal(count)}
     # Rank customers by the normal draw behind their value, so that tiers and routing work even when sigma = 0.
-    value_score = rng.standard_normal(count)
-    value = np.exp(sigma * value_score - sigma**2 / 2)  # lognormal with mean 1
-
-    levels = np.full(count, config.level_code(config.level), np.uint8)
-    if config.tier_level != "none":
-        top = value_score >= ndtri(1.0 - config.tier_share)
-        levels[top] = config.level_code(config.tier_level)
-
-    customisation = level_table(config.levels, "customisation_value", np.float32)[levels]
-    structural = level_table(config.levels, "structural_bond", np.float32)[levels]
-    if config.relationship_effect_scale != 1.0:
-        customisation = customisation * config.relationship_effect_scale
-        structural = structural * config.relationship_effect_scale
-    if config.bond_build_months > 0.0:  # built month by month at the level (sim/core/relational.py)
-        customisation = structural = np.zeros(count, np.float32)
-    has_channel = level_table(config.levels, "inbound_channel", bool)[levels]
-    interval = level_table(config.levels, "outreach_interval_months", np.int64)[levels]
-
-    fit = rng.normal(0.0, config.fit_sd, count)
-    expectation = 1.0 - config.value_gap + expectation_shift + rng.normal(0.0, config.expectation_sd, count)
+    draws["fit"] = rng.normal(0.0, config.fit_sd, count)
+    draws["expectation_noise"] = rng.normal(0.0, config.expectation_sd, count)
     mean_propensity = config.complaint_propensity
     # Beta(2 m / (1 - m) ... ) keeps the mean at m with a spread comparable to Beta(2, 6) at m = 0.25.
     if 0.0 < mean_propensity < 1.0:
         concentration = 8.0
-        propensity = rng.beta(concentration * mean_propensity, concentration * (1 - mean_propensity), count)
+        draws["propensity"] = rng.beta(concentration * mean_propensity, concentration * (1 - mean_propensity), count)
     else:
-        propensity = np.full(count, mean_propensity)
+        draws["propensity"] = np.full(count, mean_propensity)
     # Gamma with shape 0.5: most customers rarely call, a few call often (the "frequent callers").
-    inquiries = rng.gamma(0.5, config.inquiry_rate / 0.5, count) / 12.0 if config.inquiry_rate > 0 else np.zeros(count)
-    financial_bond = (
+    draws["inquiries"] = (
+        rng.gamma(0.5, config.inquiry_rate / 0.5, count) / 12.0 if config.inquiry_rate > 0 else np.zeros(count)
+    )
+    draws["financial_bond"] = (
         rng.gamma(2.0, config.switching_cost_mean / 2.0, count) if config.switching_cost_mean > 0 else np.zeros(count)
     )
     if initial:
-        tenure = rng.integers(12, 61, count)  # an established base: one to five years in the relationship
-        commitment = config.initial_commitment + (1 - config.initial_commitment) * rng.beta(2.0, 2.0, count)
+        draws["tenure"] = rng.integers(12, 61, count)  # an established base: one to five years in the relationship
+        draws["commitment"] = config.initial_commitment + (1 - config.initial_commitment) * rng.beta(2.0, 2.0, count)
     else:
-        tenure = np.zeros(count, np.int64)
-        commitment = np.full(count, config.initial_commitment)
-    # Outreach contacts are spread evenly over the interval so that the firm's workload is level over time.
+        draws["tenure"] = np.zeros(count, np.int64)
+        draws["commitment"] = np.full(count, config.initial_commitment)
+    # Outreach contacts are spread evenly over the interval, so that the firm's workload is level over time.
     # (A uniform float, not integers(): the number of draws must not depend on the level, so that levels
     # keep sharing the trait stream.)
-    phase = np.floor(rng.random(count) * np.maximum(interval, 1))
-    next_outreach = np.where(interval > 0, month + phase, -1)
+    draws["phase"] = rng.random(count)
+    draws["price_sensitivity"] = rng.beta(2.0, 2.0, count)  # drawn in this order: the stream's sequence is fixed
+    draws["averse"] = rng.random(count)
+    return draws
 
-    routed = value_score < ndtri(config.ivr_routing_share) if config.ivr_routing_share > 0 else np.zeros(count, bool)
-    price_sensitivity = rng.beta(2.0, 2.0, count)  # drawn in this order: the trait stream's sequence is fixed
-    averse = rng.random(count) < config.contact_aversion_share
-    fields = {
-        "level": levels,
-        "tenure": tenure,
-        "next_outreach": next_outreach,
-        "value": value,
-        "revenue": value * (config.revenue_per_customer / 12.0),
-        "base_value": 1.0 + fit + customisation,
-        "expectation": expectation,
-        "satisfaction": np.zeros(count),
-        "commitment": commitment,
-        "switching_cost": financial_bond + structural,
-        "social_bond": np.zeros(count),
-        "price_sensitivity": price_sensitivity,
-        "complaint_propensity": propensity,
-        "inquiry_probability": np.where(has_channel, np.minimum(inquiries, 1.0), 0.0),
-        "contact_averse": averse,
-        "routed_to_ivr": routed,
+
+def customer_constants(config: Config, month: int, expectation_shift: float = 0.0) -> dict[str, Any]:
+    """The per-run numbers :func:`assemble` combines with the draws (scalars; a batch stacks one per customer)."""
+    sigma = config.value_dispersion
+    tiered = config.tier_level != "none"
+    return {
+        "sigma": sigma,
+        "value_offset": sigma**2 / 2,
+        "level": config.level_code(config.level),
+        "tier_level": config.level_code(config.tier_level) if tiered else -1,
+        "tier_cut": ndtri(1.0 - config.tier_share) if tiered else np.inf,
+        "ivr_cut": ndtri(config.ivr_routing_share) if config.ivr_routing_share > 0 else -np.inf,
+        "expectation_mean": 1.0 - config.value_gap + expectation_shift,
+        "monthly_revenue": config.revenue_per_customer / 12.0,
+        "aversion": config.contact_aversion_share,
+        "month": month,
+        # Customisation and structural bonds in full from the start, unless they build month by month at the
+        # level (sim/core/relational.py); the scale weighs relational effects (stronger in business markets).
+        "bond_scale": 0.0 if config.bond_build_months > 0.0 else config.relationship_effect_scale,
+        "levels": config.levels,
     }
-    if config.ideal_contacts_per_year > 0.0:
-        fields.update(contact_traits(config, extra_rng, averse))
-    if traits is not None:
-        fields.update(traits(fields))
-    return fields
+
+
+def assemble(draws: dict[str, np.ndarray], constants: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The customers' fields from their draws and their run's constants: element-wise arithmetic only, so that a
+    batch of runs (constants as arrays, one entry per customer) gives each customer the same numbers as its run."""
+    c = constants
+    value_score = draws["value_score"]
+    value = np.exp(c["sigma"] * value_score - c["value_offset"])  # lognormal with mean 1
+    levels = np.where(value_score >= c["tier_cut"], c["tier_level"], c["level"]).astype(np.uint8)
+    customisation = level_table(c["levels"], "customisation_value", np.float32)[levels]
+    structural = level_table(c["levels"], "structural_bond", np.float32)[levels]
+    scale = c["bond_scale"]
+    if scale == 0.0:  # built month by month at the level (sim/core/relational.py)
+        customisation = structural = np.zeros(len(levels), np.float32)
+    elif scale != 1.0:
+        customisation = customisation * scale
+        structural = structural * scale
+    has_channel = level_table(c["levels"], "inbound_channel", bool)[levels]
+    interval = level_table(c["levels"], "outreach_interval_months", np.int64)[levels]
+    phase = np.floor(draws["phase"] * np.maximum(interval, 1))
+    averse = draws["averse"] < c["aversion"]
+    return {
+        "level": levels,
+        "tenure": draws["tenure"],
+        "next_outreach": np.where(interval > 0, c["month"] + phase, -1),
+        "value": value,
+        "revenue": value * c["monthly_revenue"],
+        "base_value": 1.0 + draws["fit"] + customisation,
+        "expectation": c["expectation_mean"] + draws["expectation_noise"],
+        "satisfaction": np.zeros(len(levels)),
+        "commitment": draws["commitment"],
+        "switching_cost": draws["financial_bond"] + structural,
+        "social_bond": np.zeros(len(levels)),
+        "price_sensitivity": draws["price_sensitivity"],
+        "complaint_propensity": draws["propensity"],
+        "inquiry_probability": np.where(has_channel, np.minimum(draws["inquiries"], 1.0), 0.0),
+        "contact_averse": averse,
+        "routed_to_ivr": value_score < c["ivr_cut"],
+    }
