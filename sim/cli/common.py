@@ -42,6 +42,11 @@ def add_execution_options(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask distributed cluster, e.g. tcp://host:8786")
     where.add_argument("--dask", action="store_true", help="start a local Dask cluster (--workers processes)")
+    parser.add_argument(
+        "--batch-size", type=int, metavar="N",
+        help="runs a worker steps together as one population (default: chosen from run sizes and memory; 1: each "
+        "run alone). Results are the same whatever N",
+    )  # fmt: skip
     add_limit_options(parser)
 
 
@@ -49,7 +54,7 @@ def requested_evaluator(args: argparse.Namespace) -> Any:
     """The evaluator the options of :func:`add_execution_options` ask for (checked before anything runs)."""
     from sim.engine.evaluators import make_evaluator  # imported here: `relsim --help` stays light
 
-    return make_evaluator(args.workers, args.scheduler, args.dask, args.oversubscribe)
+    return make_evaluator(args.workers, args.scheduler, args.dask, args.oversubscribe, args.batch_size)
 
 
 def add_limit_options(parser: argparse.ArgumentParser, workers: bool = True) -> None:

@@ -435,6 +435,17 @@ def level_text(config: Config, name: str | None = None) -> str:
     return render_text(config.level_named(name or config.level), values)
 
 
+def with_seed(config: Config, seed: int) -> Config:
+    """The same checked config with another seed (nothing else to check: a seed is any whole number in range)."""
+    if config.seed == seed:
+        return config
+    fields.check("seed", FIELDS["seed"], seed, None)
+    copy = object.__new__(Config)
+    copy.__dict__.update(config.__dict__)
+    object.__setattr__(copy, "seed", seed)
+    return copy
+
+
 def resolve(config: Config | None, seed: int | None, params: Mapping[str, Any]) -> Config:
     """The config of a model built Mesa-style: a config, flat keyword fields, or both; ``seed`` wins."""
     changes = dict(params) if seed is None else {**params, "seed": seed}

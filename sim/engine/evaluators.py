@@ -45,6 +45,7 @@ class Evaluator:
 
     workers: int = 1
     name: str = "evaluator"
+    batch_size: int | None = None  # runs stepped together in a worker (sim/core/batch.py); None: automatic
     _depth: int = 0
 
     def __enter__(self) -> Evaluator:
@@ -341,10 +342,23 @@ def check_workers(workers: int | None, oversubscribe: bool = False) -> None:
 
 
 def make_evaluator(
-    workers: int | None = None, scheduler: str | None = None, dask: bool = False, oversubscribe: bool = False
+    workers: int | None = None,
+    scheduler: str | None = None,
+    dask: bool = False,
+    oversubscribe: bool = False,
+    batch_size: int | None = None,
 ) -> Evaluator:
-    """The evaluator the command-line options ask for (validated; nothing is started until it is entered)."""
+    """The evaluator the command-line options ask for (validated; nothing is started until it is entered).
+    ``batch_size``: runs a worker steps together (1: each alone; None: chosen from run sizes and memory)."""
     check_workers(workers, oversubscribe)
+    if batch_size is not None and not 1 <= batch_size <= 100_000:
+        raise ConfigError("--batch-size", f"must be a whole number from 1 to 100000; got {batch_size}")
+    evaluator = _evaluator(workers, scheduler, dask)
+    evaluator.batch_size = batch_size
+    return evaluator
+
+
+def _evaluator(workers: int | None, scheduler: str | None, dask: bool) -> Evaluator:
     if scheduler is not None:
         if dask:
             raise ConfigError("--scheduler", "use either --scheduler ADDRESS or --dask, not both")

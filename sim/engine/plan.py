@@ -151,7 +151,7 @@ def plan(spec: SweepSpec) -> Plan:
         first = {point[name]: index for index, point in reversed(list(enumerate(points))) if name in point}
         for value, index in first.items():
             _validate(spec, {name: value}, {**spec.base, name: value}, index)
-    size = spec.chunk_size or max(1, min(32, math.ceil(len(tasks) / 256)))
+    size = spec.chunk_size or automatic_chunk_size(len(tasks))
     settings = {
         "metrics": list(spec.metrics),
         "levels": list(spec.compare_levels),
@@ -160,11 +160,26 @@ def plan(spec: SweepSpec) -> Plan:
         "derived": list(spec.derived),
         "replications": replications,
     }
-    chunks = [
+    return Plan(spec, points, cut(tasks, settings, size), runs=len(points) * replications, simulations=len(tasks))
+
+
+def automatic_chunk_size(simulations: int) -> int:
+    """Simulations per chunk when the spec does not say: large enough for a worker to step them together
+    (sim/core/batch.py), small enough for some sixteen chunks to share the workers and report progress."""
+    return max(1, min(256, math.ceil(simulations / 16)))
+
+
+def legacy_chunk_size(simulations: int) -> int:
+    """The automatic size of sweeps stored before batching (their manifests record no chunk size)."""
+    return max(1, min(32, math.ceil(simulations / 256)))
+
+
+def cut(tasks: list[dict[str, Any]], settings: dict[str, Any], size: int) -> list[dict[str, Any]]:
+    """The tasks in chunks of ``size``, numbered in order: a chunk is a Parquet part and a unit of work."""
+    return [
         {"chunk": c, "settings": settings, "tasks": tasks[start : start + size]}
         for c, start in enumerate(range(0, len(tasks), size))
     ]
-    return Plan(spec, points, chunks, runs=len(points) * replications, simulations=len(tasks))
 
 
 def _params(spec: SweepSpec, point: Mapping[str, Any], scenario: Mapping[str, Any]) -> tuple[dict[str, Any], float]:

@@ -19,6 +19,7 @@ this module drives them and re-exports the public names, so callers import from 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import math
 import sys
@@ -32,7 +33,7 @@ from sim import __version__
 from sim.core.limits import check_memory
 from sim.engine import checks
 from sim.engine.evaluators import Evaluator, make_evaluator
-from sim.engine.plan import design, plan, run_seed
+from sim.engine.plan import cut, design, legacy_chunk_size, plan, run_seed
 from sim.engine.runs import metrics, run_chunk, simulate
 from sim.engine.spec import (
     CUSTOMERS,
@@ -136,6 +137,8 @@ def _run_in(out: Path, spec: SweepSpec, plan_: Any, evaluator: Evaluator, progre
     import pyarrow as pa
 
     manifest = check_out(out, spec)
+    if manifest is not None:  # resuming: cut the simulations into the chunks the stored parts were made of
+        plan_ = _rechunk(plan_, manifest)
     started = time.perf_counter()
     if manifest is not None and (out / RESULTS).is_file():  # finished (runs.parquet is written last but one)
         frame = consolidate(out, plan_, manifest, 0.0, evaluator.describe())
@@ -154,6 +157,7 @@ def _run_in(out: Path, spec: SweepSpec, plan_: Any, evaluator: Evaluator, progre
                 "runs": plan_.runs,
                 "simulations": plan_.simulations,
                 "chunks": len(plan_.chunks),
+                "chunk_size": len(plan_.chunks[0]["tasks"]) if plan_.chunks else 0,
                 "columns": plan_.columns,
                 "spec": spec.canonical(),
                 "spec_text": spec.source_text,
@@ -162,7 +166,8 @@ def _run_in(out: Path, spec: SweepSpec, plan_: Any, evaluator: Evaluator, progre
             }
             write_json(out / MANIFEST, manifest)
         (out / PARTS).mkdir(exist_ok=True)
-        pending = [chunk for chunk in plan_.chunks if chunk["chunk"] not in done]
+        # Batch size is how a worker steps its chunk, not what it computes: it is in no hash or manifest.
+        pending = [{**c, "batch_size": evaluator.batch_size} for c in plan_.chunks if c["chunk"] not in done]
         rows_per_chunk = {c["chunk"]: sum(len(t["targets"]) for t in c["tasks"]) for c in plan_.chunks}
         already = sum(rows_per_chunk[c] for c in done)
         bar = _progress_bar(plan_.runs, already, spec.name, progress)
@@ -176,6 +181,15 @@ def _run_in(out: Path, spec: SweepSpec, plan_: Any, evaluator: Evaluator, progre
     seconds = time.perf_counter() - started
     frame = consolidate(out, plan_, manifest, seconds, evaluator.describe())
     return SweepResult(out, frame, plan_.runs, plan_.runs - already, seconds, evaluator.describe(), spec.hash())
+
+
+def _rechunk(plan_: Any, manifest: dict[str, Any]) -> Any:
+    tasks = [task for chunk in plan_.chunks for task in chunk["tasks"]]
+    size = manifest.get("chunk_size") or plan_.spec.chunk_size or legacy_chunk_size(len(tasks))
+    if plan_.chunks and size == len(plan_.chunks[0]["tasks"]):
+        return plan_
+    settings = plan_.chunks[0]["settings"] if plan_.chunks else {}
+    return dataclasses.replace(plan_, chunks=cut(tasks, settings, size))
 
 
 def _progress_bar(total: int, initial: int, name: str, enabled: bool) -> Any:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.core.schema import ACTIVITIES
+from sim.core.schema import ACTIVITIES, QUADRANTS
 
 CHANNELS = ("agent", "ivr")
 COSTS = (*(f"cost_{activity}" for activity in ACTIVITIES), *(f"cost_{channel}" for channel in CHANNELS))
@@ -64,9 +64,10 @@ RATES = (
 def ledger(record: Any, discount_rate: float) -> dict[str, np.ndarray]:
     """The monthly series of :data:`LEDGER_KEYS` and ``discount``, the factor (1 + rate)^(−month/12) of month 1, 2, …
 
-    ``record`` is a list of monthly dicts (``model.history``) or a frame with those columns (``model.monthly()``).
+    ``record`` is a list of monthly dicts (``model.history``), a frame with those columns (``model.monthly()``) or
+    a mapping of arrays by month (a run of a batch, sim/core/batch.py).
     """
-    if hasattr(record, "columns"):
+    if hasattr(record, "columns") or isinstance(record, Mapping):  # a frame, or arrays by key (a batched run)
         series = {key: np.asarray(record[key], dtype=float) for key in LEDGER_KEYS}
     else:
         series = {key: np.fromiter((month[key] for month in record), float, len(record)) for key in LEDGER_KEYS}
@@ -127,6 +128,32 @@ def accounts(series: Mapping[str, np.ndarray], margin: float, scale: float = 1.0
     for channel in CHANNELS:
         out[f"cost_to_serve_by_channel.{channel}"] = _per(series[f"cost_{channel}"].sum(), customer_years)
     return out
+
+
+def summary_figures(record: Any) -> dict[str, float]:
+    """The summary's figures beyond the accounts (``relsim run --json``; sweep metrics such as ``nps``), from a
+    record in any form :func:`ledger` takes: NPS and quadrant shares over the last twelve months, complaints per
+    customer-year and the share of handled problems recovered. Sums of counts, so exact in any order."""
+    keys = ("active", "promoters", "detractors", "complaints", "problems_detected", "recovered", *QUADRANTS)
+    if hasattr(record, "columns") or isinstance(record, Mapping):
+        series = {key: np.asarray(record[key], dtype=float) for key in keys}
+    else:
+        series = {key: np.fromiter((month[key] for month in record), float, len(record)) for key in keys}
+    last = {key: values[-12:].sum() for key, values in series.items()}
+    served = last["active"]
+    customer_years = series["active"].sum() / 12.0
+    handled = series["complaints"].sum() + series["problems_detected"].sum()
+    figures = {
+        "nps": _share(100.0 * (last["promoters"] - last["detractors"]), served),
+        "complaints_per_customer_year": float(series["complaints"].sum() / customer_years),
+        "recovery_rate": float(series["recovered"].sum() / handled) if handled else 0.0,
+    }
+    figures.update({f"quadrant_shares.{name}": _share(last[name], served) for name in QUADRANTS})
+    return figures
+
+
+def _share(numerator: float, denominator: float) -> float:
+    return float(numerator) / float(denominator) if denominator else math.nan
 
 
 def _per(total: float, customer_years: float) -> float:

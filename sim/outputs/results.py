@@ -15,7 +15,7 @@ import pandas as pd
 from sim.core.config import Config, from_mapping
 from sim.core.model import RelationshipModel
 from sim.core.schema import ACTIVITIES, QUADRANTS
-from sim.outputs.accounts import CHANNELS, accounts, ledger
+from sim.outputs.accounts import CHANNELS, accounts, ledger, summary_figures
 
 # The money of the summary, in this order (relsim run --json)
 MONEY = ("revenue", "gross_margin", "relationship_cost", "acquisition_cost", "profit", "discounted_profit")
@@ -56,11 +56,8 @@ def yearly(monthly: pd.DataFrame) -> pd.DataFrame:
 def summarise(monthly: pd.DataFrame, config: Config) -> dict[str, Any]:
     """The run's summary: the figures of ``relsim run --json`` (the accounts from :mod:`sim.outputs.accounts`)."""
     figures = accounts(ledger(monthly, config.discount_rate), config.margin)
-    customer_years = float(monthly["active"].sum()) / 12.0
+    other = {key: _plain(value) for key, value in summary_figures(monthly).items()}  # NaN (nobody there): None
     per_year = yearly(monthly)
-    last_year = monthly.iloc[-12:]
-    served_last_year = float(last_year["active"].sum())
-    handled = float(monthly["complaints"].sum() + monthly["problems_detected"].sum())
     cohort_end_of_year = monthly["initial_cohort_active"].iloc[11::12].to_numpy()
     return {
         "level": config.level,
@@ -77,10 +74,10 @@ def summarise(monthly: pd.DataFrame, config: Config) -> dict[str, Any]:
         "cost_to_serve_by_activity": {name: figures[f"cost_to_serve_by_activity.{name}"] for name in ACTIVITIES},
         "cost_to_serve_by_channel": {name: figures[f"cost_to_serve_by_channel.{name}"] for name in CHANNELS},
         **{name: figures[name] for name in MONEY},
-        "nps": _ratio(100.0 * (last_year["promoters"].sum() - last_year["detractors"].sum()), served_last_year),
-        "quadrant_shares": {name: _ratio(last_year[name].sum(), served_last_year) for name in QUADRANTS},
-        "complaints_per_customer_year": float(monthly["complaints"].sum() / customer_years),
-        "recovery_rate": float(monthly["recovered"].sum() / handled) if handled else 0.0,
+        "nps": other["nps"],
+        "quadrant_shares": {name: other[f"quadrant_shares.{name}"] for name in QUADRANTS},
+        "complaints_per_customer_year": other["complaints_per_customer_year"],
+        "recovery_rate": other["recovery_rate"],
         "cohort_survival": [1.0, *(cohort_end_of_year / config.n_customers).tolist()],
         "yearly": [
             {"year": int(year), **{key: _plain(value) for key, value in row.items()}}
