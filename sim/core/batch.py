@@ -26,12 +26,14 @@ from typing import Any
 import numpy as np
 
 from sim.core import dynamics
+from sim.core.batch_service import ServiceRules
 from sim.core.config import Config
 from sim.core.costs import Books
 from sim.core.customers import mechanisms_on
-from sim.core.population import FIELDS, assemble, customer_constants, draw_traits, level_table
+from sim.core.population import level_table
 from sim.core.rng import streams
 from sim.core.schema import ACTIVITIES, RECORD_KEYS
+from sim.core.stacked import F32, Pool, StackedRuns
 
 # Fields a batch holds per run; a batch's runs agree on every other field.
 VARYING = (
@@ -55,7 +57,6 @@ VARYING = (
     "market_size_multiple",
 )
 STREAMS = ("traits", "events", "service", "churn", "acquisition", "outreach")  # the ones the batched rules draw on
-F32 = np.float32
 
 
 def unbatchable(config: Config) -> str | None:
@@ -83,69 +84,7 @@ def batch_key(config: Config) -> tuple[Any, ...]:
     return (config.periods, config.levels, *((k, repr(v)) for k, v in sorted(values.items()) if k not in VARYING))
 
 
-def ragged(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Concatenated aranges: starts[i], starts[i] + 1, ..., starts[i] + lengths[i] - 1 for every i."""
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, np.int64)
-    offsets = np.cumsum(lengths) - lengths
-    return np.repeat(starts - offsets, lengths) + np.arange(total)
-
-
-class Pool:
-    """One stream's uniforms for every run of a batch, drawn months ahead and handed out in order.
-
-    A stream that only ever draws uniforms of one precision gives the same numbers in one long call as in many
-    short ones (a generator keeps its whole state between calls, a half-used 64-bit word included), so a run takes
-    its month's numbers from a block drawn earlier: one call per run per block instead of one per run per month.
-    """
-
-    def __init__(self, generators: list[np.random.Generator], dtype: Any, months: int = 12, least: int = 256) -> None:
-        """``months``: how many months' needs a refill draws ahead; ``least``: the fewest values it draws."""
-        self.generators, self.dtype, self.months, self.least = generators, np.dtype(dtype), months, least
-        self.data = np.zeros((len(generators), 0), self.dtype)
-        self.start = np.zeros(len(generators), np.int64)  # each run's next value
-        self.end = np.zeros(len(generators), np.int64)  # each run's values drawn so far
-
-    def _ensure(self, needed: np.ndarray) -> None:
-        """At least ``needed[r]`` values ready for every run r: the runs short of them draw about a year's more."""
-        short = np.flatnonzero(self.start + needed > self.end)
-        if len(short) == 0:
-            return
-        left = self.end[short] - self.start[short]
-        more = np.maximum(needed[short] * self.months, self.least)
-        width = int((left + more).max())
-        if width > self.data.shape[1]:
-            grown = np.zeros((len(self.generators), max(width, int(self.data.shape[1] * 1.5))), self.dtype)
-            grown[:, : self.data.shape[1]] = self.data
-            self.data = grown
-        for r, begin, kept, count in zip(*(a.tolist() for a in (short, self.start[short], left, more)), strict=True):
-            row = self.data[r]
-            row[:kept] = row[begin : begin + kept].copy()
-            self.generators[r].random(count, dtype=self.dtype, out=row[kept : kept + count])
-        self.start[short] = 0
-        self.end[short] = left + more
-
-    def take(self, counts: np.ndarray) -> np.ndarray:
-        """The next ``counts[r]`` values of every run r, run after run."""
-        self._ensure(counts)
-        runs = np.flatnonzero(counts)
-        index = ragged(runs * self.data.shape[1] + self.start[runs], counts[runs])
-        self.start += counts
-        return self.data.reshape(-1)[index]
-
-    def rows(self, out: np.ndarray, used: np.ndarray) -> np.ndarray:
-        """Run r's next ``used[r]`` values into the start of row r of ``out`` (the rest of a row is left as it is:
-        no customer is there)."""
-        self._ensure(used)
-        data = self.data
-        for r, (begin, count) in enumerate(zip(self.start.tolist(), used.tolist(), strict=True)):
-            out[r, :count] = data[r, begin : begin + count]
-        self.start += used
-        return out
-
-
-class Batch:
+class Batch(ServiceRules, StackedRuns):
     """R runs of one structure (equal :func:`batch_key`) stepped together; :meth:`run` returns each run's
     monthly record as arrays (key → values by month), equal to its single run's ``history``."""
 
@@ -219,175 +158,6 @@ class Batch:
         self._init_population()
 
     # --- the population as R × C arrays ----------------------------------------------------------------------
-    def _init_population(self) -> None:
-        counts = self.p["n_customers"].astype(np.int64)
-        self.capacity = int((counts * 1.1).max()) + 16
-        self.data = {name: np.zeros((self.n_runs, self.capacity), dtype) for name, dtype in FIELDS.items()}
-        self.n = np.zeros(self.n_runs, np.int64)
-        self.next_id = np.zeros(self.n_runs, np.int64)
-        self._views()
-        initial = self._customers(self.runs, counts, month=0, initial=True)
-        self._place(initial, self.runs, counts, shift=None, month=None)
-        self.year_start = (counts.copy(), counts.copy())  # (first id that joined later, count), per run
-        self.block = np.maximum(counts // 8, 64)
-        self.stock: dict[str, np.ndarray] = {}
-        self.stock_width = 0
-        self.position = np.zeros(self.n_runs, np.int64)
-        self.end = np.zeros(self.n_runs, np.int64)
-
-    def _views(self) -> None:
-        self.flat = {name: array.reshape(-1) for name, array in self.data.items()}
-        self.columns = np.arange(self.capacity)
-        self.buffers = {name: np.zeros((self.n_runs, self.capacity), F32) for name in ("uniform", "hazard", "work")}
-
-    def _grow(self, needed: int) -> None:
-        capacity = max(needed, int(self.capacity * 1.25) + 1)
-        for name, array in self.data.items():
-            grown = np.zeros((self.n_runs, capacity), array.dtype)
-            grown[:, : self.capacity] = array
-            self.data[name] = grown
-        self.capacity = capacity
-        self._views()
-
-    def _customers(self, runs: np.ndarray, counts: np.ndarray, *, month: int, initial: bool) -> dict[str, np.ndarray]:
-        """New customers of the given runs (``counts[i]`` for ``runs[i]``), each run's draws from its own stream."""
-        draws = [
-            draw_traits(self.configs[r], self.gen[r]["traits"], int(k), initial=initial)
-            for r, k in zip(runs.tolist(), counts.tolist(), strict=True)
-        ]
-        joined = {key: np.concatenate([d[key] for d in draws]) for key in draws[0]}
-        constants = [customer_constants(self.configs[r], month) for r in runs.tolist()]
-        stacked: dict[str, Any] = {}
-        for key, value in constants[0].items():
-            values = [c[key] for c in constants]
-            same = all(v == value for v in values[1:]) if key != "levels" else True
-            stacked[key] = value if same else np.repeat(np.array(values), counts)
-        return assemble(joined, stacked)
-
-    def _place(
-        self, fields: dict[str, np.ndarray], runs: np.ndarray, counts: np.ndarray, shift: Any, month: int | None
-    ) -> None:
-        """Append ``fields`` (``counts[i]`` customers for ``runs[i]``, in order) after each run's active ones."""
-        counts = counts.astype(np.int64)
-        needed = int((self.n[runs] + counts).max()) if len(runs) else 0
-        if needed > self.capacity:
-            self._grow(needed)
-        target = ragged(runs * self.capacity + self.n[runs], counts)
-        owner = np.repeat(runs, counts)
-        self.flat["customer_id"][target] = ragged(self.next_id[runs], counts)
-        for name, array in self.flat.items():
-            if name == "customer_id":
-                continue
-            values = fields[name]
-            if name == "expectation" and shift is not None:
-                values = values + shift[owner]
-            elif name == "next_outreach" and month is not None:
-                values = np.where(values >= 0, values + month, -1)
-            array[target] = values
-        self.n[runs] += counts
-        self.next_id[runs] += counts
-
-    def _take(self, counts: np.ndarray, month: int, shift: np.ndarray) -> None:
-        """New customers from each run's stock of drawn traits (blocks drawn as the run's own bank draws them)."""
-        runs = np.flatnonzero(counts)
-        if len(runs) == 0:
-            return
-        counts = counts[runs]
-        short = counts > self.end[runs] - self.position[runs]
-        if short.any():
-            self._refill(runs[short], counts[short])
-        source = ragged(runs * self.stock_width + self.position[runs], counts)
-        fields = {name: array.reshape(-1)[source] for name, array in self.stock.items()}
-        self.position[runs] += counts
-        self._place(fields, runs, counts, shift, month)
-
-    def _refill(self, runs: np.ndarray, counts: np.ndarray) -> None:
-        left = self.end[runs] - self.position[runs]
-        blocks = -(-(counts - left) // self.block[runs])  # whole blocks, as the single run's bank draws them
-        fresh = blocks * self.block[runs]
-        width = int((left + fresh).max())
-        if width > self.stock_width:
-            self._grow_stock(width)
-        parts = np.repeat(runs, blocks)
-        drawn = self._customers(parts, self.block[parts], month=0, initial=False)
-        width = self.stock_width
-        keep_from, keep_to = ragged(runs * width + self.position[runs], left), ragged(runs * width, left)
-        target = ragged(runs * width + left, fresh)
-        for name, array in self.stock.items():
-            flat = array.reshape(-1)
-            flat[keep_to] = flat[keep_from]
-            flat[target] = drawn[name]
-        self.position[runs] = 0
-        self.end[runs] = left + fresh
-
-    def _grow_stock(self, width: int) -> None:
-        width = max(width, int(self.stock_width * 1.5))
-        if not self.stock:
-            # The fields' dtypes, from no customers drawn from a throwaway generator (no run's stream moves).
-            none = draw_traits(self.first, np.random.default_rng(0), 0, initial=False)
-            sample = assemble(none, customer_constants(self.first, 0))
-            self.stock = {name: np.zeros((self.n_runs, width), array.dtype) for name, array in sample.items()}
-        else:
-            for name, array in self.stock.items():
-                grown = np.zeros((self.n_runs, width), array.dtype)
-                grown[:, : self.stock_width] = array
-                self.stock[name] = grown
-        self.stock_width = width
-
-    def _remove(self, leavers: np.ndarray) -> None:
-        """Swap-remove the leavers (flat positions, sorted): each run's last active customers fill its holes."""
-        if len(leavers) == 0:
-            return
-        run, position = np.divmod(leavers, self.capacity)
-        count = np.bincount(run, minlength=self.n_runs)
-        after = self.n - count
-        hole = position < after[run]
-        tail = ragged(self.runs * self.capacity + after, count)  # each run's last `count` slots, in order
-        offsets = np.cumsum(count) - count
-        stays = np.ones(len(tail), bool)
-        stays[offsets[run[~hole]] + position[~hole] - after[run[~hole]]] = False
-        holes, movers = leavers[hole], tail[stays]
-        for array in self.flat.values():
-            array[holes] = array[movers]
-        self.n = after
-
-    # --- helpers over runs --------------------------------------------------------------------------------------
-    def _per_run(self, flat_positions: np.ndarray) -> np.ndarray:
-        return np.bincount(flat_positions // self.capacity, minlength=self.n_runs)
-
-    def _split(self, flat_positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Runs with at least one of these positions, and how many each has."""
-        counts = self._per_run(flat_positions)
-        runs = np.flatnonzero(counts)
-        return runs, counts[runs]
-
-    def _draw_rows(self, stream: str) -> np.ndarray:
-        """Each run's float32 uniforms for its active customers in the first ``n[r]`` slots of row r."""
-        return self.pools[stream].rows(self.buffers["uniform"], self.n)
-
-    def _draw_for(self, stream: str, flat_positions: np.ndarray, rows: int = 1) -> np.ndarray:
-        """float64 uniforms for these positions, as each run's single call random((rows, k)) gives them:
-        shape (rows, positions), run by run in order."""
-        counts = self._per_run(flat_positions)
-        values = self.pools[stream].take(counts * rows)
-        run = flat_positions // self.capacity
-        first = np.cumsum(counts) - counts  # where each run's positions start among flat_positions
-        within = np.arange(len(flat_positions)) - first[run]
-        base = rows * first[run] + within  # run r's values start at rows × (positions before r)
-        return np.stack([values[base + j * counts[run]] for j in range(rows)])
-
-    def _contact(self, who: np.ndarray, activity: str, ivr: np.ndarray, builds_bond: bool = True) -> None:
-        run = who // self.capacity
-        n_ivr = np.bincount(run[ivr], minlength=self.n_runs)
-        n_agent = np.bincount(run, minlength=self.n_runs) - n_ivr
-        self.costs[activity] += n_agent * self.p["agent_contact_cost"] + n_ivr * self.p["ivr_contact_cost"]
-        self.contacts_agent += n_agent
-        self.contacts_ivr += n_ivr
-        if builds_bond:
-            personal = who[~ivr]
-            bond = self.flat["social_bond"]
-            bond[personal] = np.minimum(bond[personal] + self.bond_gain, self.first.social_bond_cap)
-
     # --- a month ------------------------------------------------------------------------------------------------
     def run(self) -> list[dict[str, np.ndarray]]:
         """Step every run to the horizon; each run's record as {key: values by month}."""
@@ -395,7 +165,8 @@ class Batch:
         with np.errstate(over="ignore", invalid="ignore"):  # empty slots hold stale numbers: never counted
             for month in range(self.periods):
                 self.step(month)
-        return [{key: values[:, r] for key, values in self.record.items()} for r in range(self.n_runs)]
+        by_run = {key: np.ascontiguousarray(values.T) for key, values in self.record.items()}
+        return [{key: values[r] for key, values in by_run.items()} for r in range(self.n_runs)]
 
     def step(self, month: int) -> None:
         first, data, record = self.first, self.data, {}
@@ -436,96 +207,6 @@ class Batch:
         record["attraction"] = attraction
         self._accounts(month, active, record)
         self._churn(month, problem, hazard, active, record)
-
-    def _questions(self, uniform: np.ndarray, p: np.ndarray, threshold: np.ndarray, active: np.ndarray) -> None:
-        work, inquiry = self.buffers["work"], self.data["inquiry_probability"]
-        if self.learned.all():
-            np.add(inquiry, p[:, None], out=work, casting="same_kind")
-        elif not self.learned.any():
-            np.add(inquiry, p.astype(F32)[:, None], out=work)
-        else:
-            np.copyto(work, np.where(self.learned[:, None], inquiry + p[:, None], inquiry + p.astype(F32)[:, None]))
-        rows = self.uses["channel"][:, None]
-        question = np.flatnonzero((uniform < work) & (uniform >= threshold) & active & rows)
-        self._contact(question, "question", self.flat["routed_to_ivr"][question])
-
-    def _problems(self, problem: np.ndarray, record: dict[str, Any]) -> np.ndarray:
-        first, flat = self.first, self.flat
-        record["problems"] = self._per_run(problem)
-        reports = np.zeros(self.n_runs, np.int64)
-        if len(problem) == 0:
-            return reports
-        draws = self._draw_for("service", problem, rows=5)
-        level = flat["level"][problem]
-        t = self.tables
-        major = draws[0] < first.major_problem_share
-        impact = np.where(major, first.major_problem_impact, first.minor_problem_impact)
-        detected = draws[1] < t["problem_detection"][level]
-        voice = np.minimum(flat["complaint_propensity"][problem] * np.where(major, first.major_complaint_factor, 1), 1)
-        inbound = t["inbound_channel"][level]
-        complained = ~detected & inbound & (draws[2] < voice)
-        handled = detected | complained
-        warranty = ~detected & ~inbound & (draws[2] < voice * first.warranty_voice_share)
-        if first.warranty_voice_share:
-            handled |= warranty
-        ivr = np.zeros(len(problem), bool)
-        ivr[complained] = flat["routed_to_ivr"][problem[complained]]
-        self._contact(problem[complained], "complaint", ivr[complained])
-        self._contact(problem[detected], "complaint", np.zeros(int(detected.sum()), bool))
-        self._contact(problem[warranty], "complaint", np.zeros(int(warranty.sum()), bool), builds_bond=False)
-        complained |= warranty
-        resolution = t["resolution_probability"][level] * np.where(ivr, first.ivr_resolution_factor, 1.0)
-        resolved = handled & (draws[3] < resolution)
-        quick = resolved & (draws[4] < t["quick_resolution_share"][level])
-        if first.warranty_voice_share:
-            resolved |= warranty
-            quick &= ~warranty
-        outcome = handled.astype(np.int8) + resolved + quick
-        shares = np.array([0.0, first.voice_relief, first.slow_recovery, first.quick_recovery])[outcome]
-        flat["satisfaction"][problem] -= (impact * (1.0 - shares)).astype(F32)
-        run = problem // self.capacity
-        record["complaints"] = np.bincount(run[complained], minlength=self.n_runs)
-        record["problems_detected"] = np.bincount(run[detected], minlength=self.n_runs)
-        record["recovered"] = np.bincount(run[resolved], minlength=self.n_runs)
-        return np.bincount(run[handled & t["quality_feedback"][level]], minlength=self.n_runs)
-
-    def _welcome_calls(self, active: np.ndarray, record: dict[str, Any]) -> np.ndarray:
-        first, flat, t = self.first, self.flat, self.tables
-        newcomer = np.flatnonzero((self.data["tenure"] == 1) & active)
-        newcomer = newcomer[t["welcome_call"][flat["level"][newcomer]]]
-        automated = first.welcome_call_channel == "automated"
-        self._contact(newcomer, "welcome_call", np.full(len(newcomer), automated), builds_bond=not automated)
-        satisfaction = flat["satisfaction"]
-        unhappy = newcomer[satisfaction[newcomer] < first.satisfaction_threshold]
-        level = flat["level"][unhappy]
-        draw = self._draw_for("service", unhappy)[0]
-        disclosure = t["welcome_call_detection"][level]
-        found = draw < disclosure
-        chance = disclosure * t["resolution_probability"][level] * (first.ivr_resolution_factor if automated else 1.0)
-        fixed = unhappy[draw < chance]
-        run = unhappy // self.capacity
-        record["silent_dissatisfaction_found"] = np.bincount(run[found], minlength=self.n_runs)
-        satisfaction[fixed] = max(first.satisfaction_threshold, 0.0)
-        flat["expectation"][fixed] = flat["base_value"][fixed]
-        return np.bincount(run[found & t["quality_feedback"][level]], minlength=self.n_runs)
-
-    def _outreach(self, month: int, active: np.ndarray) -> None:
-        first, flat = self.first, self.flat
-        due = np.flatnonzero((self.data["next_outreach"] == month) & active)
-        if len(due) == 0:
-            return
-        flat["next_outreach"][due] += self.tables["outreach_interval_months"][flat["level"][due]]
-        averse = flat["contact_averse"][due]
-        welcome, unwanted = due[~averse], due[averse]
-        self._contact(welcome, "outreach", np.zeros(len(welcome), bool))
-        self._contact(unwanted, "outreach", np.zeros(len(unwanted), bool), builds_bond=False)
-        satisfaction = flat["satisfaction"]
-        satisfaction[welcome] += self.outreach_value
-        satisfaction[unwanted] -= first.annoyance
-        sold = welcome[self._draw_for("outreach", welcome)[0] < first.cross_sell_probability]
-        revenue = flat["revenue"]
-        ceiling = flat["value"][sold] * self.ceiling_rate[sold // self.capacity] * (1.0 + first.max_upsell)
-        revenue[sold] = np.minimum(revenue[sold] * (1.0 + first.cross_sell_uplift), ceiling)
 
     def _attraction(self, month: int) -> np.ndarray:
         entry = self.p["competitor_entry_year"]

@@ -68,7 +68,8 @@ def ledger(record: Any, discount_rate: float) -> dict[str, np.ndarray]:
     a mapping of arrays by month (a run of a batch, sim/core/batch.py).
     """
     if hasattr(record, "columns") or isinstance(record, Mapping):  # a frame, or arrays by key (a batched run)
-        series = {key: np.asarray(record[key], dtype=float) for key in LEDGER_KEYS}
+        # Contiguous, as a list of months gives them: BLAS sums a strided vector in another order (last digits).
+        series = {key: np.ascontiguousarray(record[key], dtype=float) for key in LEDGER_KEYS}
     else:
         series = {key: np.fromiter((month[key] for month in record), float, len(record)) for key in LEDGER_KEYS}
     months = len(series["revenue"])

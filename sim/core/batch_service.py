@@ -1,0 +1,136 @@
+"""The firm's service within a month for a batch of runs (steps 2-5 of sim/core/model.py, as sim/core/service.py
+states them for one run): problems with voice and recovery, questions, welcome calls and outreach, with their
+contacts and costs booked per run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+F32 = np.float32
+
+
+class ServiceRules:
+    """Steps 2-5 of the month, mixed into :class:`sim.core.batch.Batch`."""
+
+    first: Any
+    n_runs: int
+    capacity: int
+    data: dict[str, np.ndarray]
+    flat: dict[str, np.ndarray]
+    p: dict[str, np.ndarray]
+    tables: dict[str, np.ndarray]
+    uses: dict[str, np.ndarray]
+    learned: np.ndarray
+    buffers: dict[str, np.ndarray]
+    costs: dict[str, np.ndarray]
+    contacts_agent: np.ndarray
+    contacts_ivr: np.ndarray
+    bond_gain: float
+    outreach_value: float
+    _per_run: Any
+    _draw_for: Any
+
+    def _contact(self, who: np.ndarray, activity: str, ivr: np.ndarray, builds_bond: bool = True) -> None:
+        run = who // self.capacity
+        n_ivr = np.bincount(run[ivr], minlength=self.n_runs)
+        n_agent = np.bincount(run, minlength=self.n_runs) - n_ivr
+        self.costs[activity] += n_agent * self.p["agent_contact_cost"] + n_ivr * self.p["ivr_contact_cost"]
+        self.contacts_agent += n_agent
+        self.contacts_ivr += n_ivr
+        if builds_bond:
+            personal = who[~ivr]
+            bond = self.flat["social_bond"]
+            bond[personal] = np.minimum(bond[personal] + self.bond_gain, self.first.social_bond_cap)
+
+    def _questions(self, uniform: np.ndarray, p: np.ndarray, threshold: np.ndarray, active: np.ndarray) -> None:
+        work, inquiry = self.buffers["work"], self.data["inquiry_probability"]
+        if self.learned.all():
+            np.add(inquiry, p[:, None], out=work, casting="same_kind")
+        elif not self.learned.any():
+            np.add(inquiry, p.astype(F32)[:, None], out=work)
+        else:
+            np.copyto(work, np.where(self.learned[:, None], inquiry + p[:, None], inquiry + p.astype(F32)[:, None]))
+        rows = self.uses["channel"][:, None]
+        question = np.flatnonzero((uniform < work) & (uniform >= threshold) & active & rows)
+        self._contact(question, "question", self.flat["routed_to_ivr"][question])
+
+    def _problems(self, problem: np.ndarray, record: dict[str, Any]) -> np.ndarray:
+        first, flat = self.first, self.flat
+        record["problems"] = self._per_run(problem)
+        reports = np.zeros(self.n_runs, np.int64)
+        if len(problem) == 0:
+            return reports
+        draws = self._draw_for("service", problem, rows=5)
+        level = flat["level"][problem]
+        t = self.tables
+        major = draws[0] < first.major_problem_share
+        impact = np.where(major, first.major_problem_impact, first.minor_problem_impact)
+        detected = draws[1] < t["problem_detection"][level]
+        voice = np.minimum(flat["complaint_propensity"][problem] * np.where(major, first.major_complaint_factor, 1), 1)
+        inbound = t["inbound_channel"][level]
+        complained = ~detected & inbound & (draws[2] < voice)
+        handled = detected | complained
+        warranty = ~detected & ~inbound & (draws[2] < voice * first.warranty_voice_share)
+        if first.warranty_voice_share:
+            handled |= warranty
+        ivr = np.zeros(len(problem), bool)
+        ivr[complained] = flat["routed_to_ivr"][problem[complained]]
+        self._contact(problem[complained], "complaint", ivr[complained])
+        self._contact(problem[detected], "complaint", np.zeros(int(detected.sum()), bool))
+        self._contact(problem[warranty], "complaint", np.zeros(int(warranty.sum()), bool), builds_bond=False)
+        complained |= warranty
+        resolution = t["resolution_probability"][level] * np.where(ivr, first.ivr_resolution_factor, 1.0)
+        resolved = handled & (draws[3] < resolution)
+        quick = resolved & (draws[4] < t["quick_resolution_share"][level])
+        if first.warranty_voice_share:
+            resolved |= warranty
+            quick &= ~warranty
+        outcome = handled.astype(np.int8) + resolved + quick
+        shares = np.array([0.0, first.voice_relief, first.slow_recovery, first.quick_recovery])[outcome]
+        flat["satisfaction"][problem] -= (impact * (1.0 - shares)).astype(F32)
+        run = problem // self.capacity
+        record["complaints"] = np.bincount(run[complained], minlength=self.n_runs)
+        record["problems_detected"] = np.bincount(run[detected], minlength=self.n_runs)
+        record["recovered"] = np.bincount(run[resolved], minlength=self.n_runs)
+        return np.bincount(run[handled & t["quality_feedback"][level]], minlength=self.n_runs)
+
+    def _welcome_calls(self, active: np.ndarray, record: dict[str, Any]) -> np.ndarray:
+        first, flat, t = self.first, self.flat, self.tables
+        newcomer = np.flatnonzero((self.data["tenure"] == 1) & active)
+        newcomer = newcomer[t["welcome_call"][flat["level"][newcomer]]]
+        automated = first.welcome_call_channel == "automated"
+        self._contact(newcomer, "welcome_call", np.full(len(newcomer), automated), builds_bond=not automated)
+        satisfaction = flat["satisfaction"]
+        unhappy = newcomer[satisfaction[newcomer] < first.satisfaction_threshold]
+        level = flat["level"][unhappy]
+        draw = self._draw_for("service", unhappy)[0]
+        disclosure = t["welcome_call_detection"][level]
+        found = draw < disclosure
+        chance = disclosure * t["resolution_probability"][level] * (first.ivr_resolution_factor if automated else 1.0)
+        fixed = unhappy[draw < chance]
+        run = unhappy // self.capacity
+        record["silent_dissatisfaction_found"] = np.bincount(run[found], minlength=self.n_runs)
+        satisfaction[fixed] = max(first.satisfaction_threshold, 0.0)
+        flat["expectation"][fixed] = flat["base_value"][fixed]
+        return np.bincount(run[found & t["quality_feedback"][level]], minlength=self.n_runs)
+
+    def _outreach(self, month: int, active: np.ndarray) -> None:
+        first, flat = self.first, self.flat
+        due = np.flatnonzero((self.data["next_outreach"] == month) & active)
+        if len(due) == 0:
+            return
+        flat["next_outreach"][due] += self.tables["outreach_interval_months"][flat["level"][due]]
+        averse = flat["contact_averse"][due]
+        welcome, unwanted = due[~averse], due[averse]
+        self._contact(welcome, "outreach", np.zeros(len(welcome), bool))
+        self._contact(unwanted, "outreach", np.zeros(len(unwanted), bool), builds_bond=False)
+        satisfaction = flat["satisfaction"]
+        satisfaction[welcome] += self.outreach_value
+        satisfaction[unwanted] -= first.annoyance
+        sold = welcome[self._draw_for("outreach", welcome)[0] < first.cross_sell_probability]
+        revenue = flat["revenue"]
+        ceiling = flat["value"][sold] * self.ceiling_rate[sold // self.capacity] * (1.0 + first.max_upsell)
+        revenue[sold] = np.minimum(revenue[sold] * (1.0 + first.cross_sell_uplift), ceiling)
