@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-F32 = np.float32
+from sim.core.stacked import F32, ceil32
 
 
 class ServiceRules:
@@ -46,15 +46,18 @@ class ServiceRules:
             bond[personal] = np.minimum(bond[personal] + self.bond_gain, self.first.social_bond_cap)
 
     def _questions(self, uniform: np.ndarray, p: np.ndarray, threshold: np.ndarray, active: np.ndarray) -> None:
+        """Questions: u < inquiry + p and u >= p (the single run adds p to the float32 inquiry probability in
+        float32, or in float64 once p is a numpy number). A float32 bound above both sums picks the candidates;
+        the exact sum is then formed for those few only."""
         work, inquiry = self.buffers["work"], self.data["inquiry_probability"]
-        if self.learned.all():
-            np.add(inquiry, p[:, None], out=work, casting="same_kind")
-        elif not self.learned.any():
-            np.add(inquiry, p.astype(F32)[:, None], out=work)
-        else:
-            np.copyto(work, np.where(self.learned[:, None], inquiry + p[:, None], inquiry + p.astype(F32)[:, None]))
-        rows = self.uses["channel"][:, None]
-        question = np.flatnonzero((uniform < work) & (uniform >= threshold) & active & rows)
+        above = np.nextafter(ceil32(p), np.float32(np.inf))  # float32, at or above p: the sum can only be larger
+        np.add(inquiry, above[:, None], out=work)
+        candidate = np.flatnonzero((uniform < work) & active & self.uses["channel"][:, None])
+        run = candidate // self.capacity
+        chance = inquiry.reshape(-1)[candidate]
+        exact = np.where(self.learned[run], (chance + p[run]).astype(F32), chance + p.astype(F32)[run])
+        draw = uniform.reshape(-1)[candidate]
+        question = candidate[(draw < exact) & (draw >= threshold[run, 0])]
         self._contact(question, "question", self.flat["routed_to_ivr"][question])
 
     def _problems(self, problem: np.ndarray, record: dict[str, Any]) -> np.ndarray:
