@@ -153,3 +153,54 @@ def test_the_engines_rows_do_not_depend_on_the_batch_size(monkeypatch):
     assert len(rows[1]) == 12
     assert rows[1] == rows[2] == rows[None]
     assert batches == [2] * 6 + [12]  # batches of two, then one of every simulation (none without batching)
+
+
+def _other_value(name: str, spec, default):
+    """A valid value of the field other than its default (None when there is none to try)."""
+    from sim.core.fields import kind
+
+    what = kind(spec)
+    if what == "choice":
+        others = [c for c in spec.metadata["choices"] if c != default]
+        return others[0] if others else None
+    if what == "bool":
+        return not default
+    if what not in ("int", "float"):
+        return None
+    low, high = spec.metadata["low"], spec.metadata["high"]
+    if what == "int":
+        value = default + 1 if default + 1 <= high else default - 1
+        return value if low <= value <= high else None
+    top = min(high, default * 2 + 0.3 if default >= 0 else high)
+    value = (default + top) / 2 if top > default else (default + low) / 2
+    return float(value) if value != default and low <= value <= high else None
+
+
+def test_every_config_field_is_batched_faithfully_or_keeps_its_run_alone():
+    """A field the batch ignored would make a batched run differ from its single run: change each field in turn
+    (one value off its default) and compare a batch of two runs with the same runs alone."""
+    from sim.core.config import FIELDS
+    from sim.errors import ConfigError
+
+    base = {"years": 1, "n_customers": 80, "level": "partnership", "tier_level": "proactive", "tier_share": 0.3}
+    defaults = from_mapping(base)
+    checked = 0
+    for name, spec in FIELDS.items():
+        if name in ("seed", "years", "level", "n_customers", "tier_level", "tier_share", "segment"):
+            continue
+        value = _other_value(name, spec, getattr(defaults, name))
+        if value is None:
+            continue
+        try:
+            configs = [from_mapping({**base, name: value, "seed": seed}) for seed in (1, 2)]
+        except ConfigError:
+            continue
+        if unbatchable(configs[0]) is not None:
+            continue
+        batched = run_batch(configs)
+        for record, config in zip(batched, configs, strict=True):
+            alone = single(config)
+            for key in ("profit", "active", "complaints", "promoters", "joined"):
+                assert np.array_equal(record[key], alone[key]), (name, value, key)
+        checked += 1
+    assert checked > 40
