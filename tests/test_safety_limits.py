@@ -80,7 +80,8 @@ def test_a_sweep_counts_the_memory_of_every_worker_at_once(tmp_path, monkeypatch
     spec_path = tmp_path / "spec.toml"
     spec_path.write_text(textwrap.dedent(SPEC))
     spec = load_spec(spec_path)
-    one_run = limits.run_bytes(from_mapping({**spec.base, "n_customers": 200}).as_dict())
+    # a worker holds its run and, at most, a batch of small runs (sim.core.batch)
+    one_run = limits.run_bytes(from_mapping({**spec.base, "n_customers": 200}).as_dict()) + limits.BATCH_BYTES
     monkeypatch.setattr(limits, "available_memory", lambda: int(1.5 * one_run))  # one run fits, two do not
     with pytest.raises(ConfigError, match="2 at once") as caught:
         run_sweep(spec, tmp_path / "out", ProcessPoolEvaluator(2))

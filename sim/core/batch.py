@@ -19,7 +19,6 @@ run; runs that differ in anything else (a segment, the horizon, the level defini
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -102,8 +101,8 @@ class Batch(ServiceRules, StackedRuns):
             for name, dtype, least in (
                 ("events", F32, 256),
                 ("churn", F32, 256),
-                ("service", float, 4096),
-                ("outreach", float, 4096),
+                ("service", float, 1024),
+                ("outreach", float, 1024),
             )
         }
         levels = first.levels
@@ -351,8 +350,18 @@ def run_batch(configs: Sequence[Config], *, means: bool = True) -> list[dict[str
     return Batch(configs, means=means).run()
 
 
-def batch_size(configs: Sequence[Config], memory_bytes: float = 256e6) -> int:
-    """How many runs of this size to step together: enough to spread the per-month overhead, bounded by memory
-    (about 100 bytes per customer slot for the fields and work buffers)."""
-    slots = max(int(max(c.n_customers for c in configs) * 1.1) + 16, 1)
-    return max(1, min(len(configs), int(memory_bytes // (100 * slots)), math.ceil(2_000_000 / slots)))
+# A batch's size: runs whose customers fill at most BATCH_SLOTS slots (with their pools and work buffers, about
+# 170 bytes each, measured; sim.core.limits.BATCH_BYTES counts a batch per worker), and no run above LARGE_RUN
+# customers: a run that large spreads its per-month overhead on its own.
+BATCH_SLOTS = 500_000
+LARGE_RUN = 20_000
+MAX_RUNS = 1024
+
+
+def batch_size(configs: Sequence[Config]) -> int:
+    """How many of these runs to step together (1: each alone)."""
+    largest = max(c.n_customers for c in configs)
+    if largest > LARGE_RUN:
+        return 1
+    slots = int(largest * 1.1) + 16
+    return max(1, min(len(configs), MAX_RUNS, BATCH_SLOTS // slots))

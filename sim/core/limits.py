@@ -19,6 +19,9 @@ from sim.errors import ConfigError
 INIT_BYTES_PER_CUSTOMER = 260  # peak while the initial customers are drawn (float64 draws beside the arrays)
 BASE_BYTES_PER_CUSTOMER = 150  # peak per customer of the largest base (arrays, growth slack, buffers, copies)
 WORKER_BYTES = 160 * 2**20  # a worker process's own memory: a spawned interpreter with numpy, pandas and Mesa
+# A worker's batch of small runs (sim.core.batch: at most 500,000 customer slots at about 170 bytes each, fields,
+# pools of random numbers and work buffers; runs above 20,000 customers are never batched).
+BATCH_BYTES = 96 * 2**20
 TRACE_BYTES_PER_CUSTOMER_MONTH = 180  # peak of a traced run plus its export (records, then DataFrames)
 CSV_BYTES_PER_CUSTOMER_MONTH = 130  # what `relsim run --export` writes per customer and month served
 EXPORT_CONFIRM_BYTES = 1_000_000_000  # larger exports need --yes
@@ -84,7 +87,7 @@ def check_memory(configs: Iterable[Mapping[str, Any]], workers: int = 1, *, opti
     if largest is None:
         return
     each = run_bytes(largest)
-    need = workers * each + (WORKER_BYTES * workers if workers > 1 else 0)
+    need = workers * (each + BATCH_BYTES) + (WORKER_BYTES * workers if workers > 1 else 0)
     if need <= available:
         return
     at_once = f"; {workers} at once with their worker processes need {gigabytes(need)}" if workers > 1 else ""

@@ -40,7 +40,7 @@ class Pool:
     its month's numbers from a block drawn earlier: one call per run per block instead of one per run per month.
     """
 
-    def __init__(self, generators: list[np.random.Generator], dtype: Any, months: int = 12, least: int = 256) -> None:
+    def __init__(self, generators: list[np.random.Generator], dtype: Any, months: int = 4, least: int = 256) -> None:
         """``months``: how many months' needs a refill draws ahead; ``least``: the fewest values it draws."""
         self.generators, self.dtype, self.months, self.least = generators, np.dtype(dtype), months, least
         self.data = np.zeros((len(generators), 0), self.dtype)
@@ -48,7 +48,7 @@ class Pool:
         self.end = np.zeros(len(generators), np.int64)  # each run's values drawn so far
 
     def _ensure(self, needed: np.ndarray) -> None:
-        """At least ``needed[r]`` values ready for every run r: the runs short of them draw about a year's more."""
+        """At least ``needed[r]`` values ready for every run r: the runs short of them draw ``months`` × more."""
         short = np.flatnonzero(self.start + needed > self.end)
         if len(short) == 0:
             return
