@@ -105,37 +105,7 @@ class Batch(ServiceRules, StackedRuns):
                 ("outreach", float, 1024),
             )
         }
-        levels = first.levels
-        self.tables = {
-            name: level_table(levels, name, dtype)
-            for name, dtype in (
-                ("inbound_channel", bool),
-                ("resolution_probability", F32),
-                ("quick_resolution_share", F32),
-                ("welcome_call", bool),
-                ("quality_feedback", bool),
-                ("problem_detection", F32),
-                ("welcome_call_detection", F32),
-                ("outreach_interval_months", np.int16),
-            )
-        }
-        used = [
-            [c.level_named(c.level)] + ([c.level_named(c.tier_level)] if c.tier_level != "none" else [])
-            for c in configs
-        ]
-        self.uses = {
-            flag: np.array([any(getattr(level, attribute) for level in u) for u in used])
-            for flag, attribute in (
-                ("channel", "inbound_channel"),
-                ("welcome", "welcome_call"),
-                ("outreach", "outreach_per_year"),
-                ("account", "account_management"),
-            )
-        }
-        self.account_codes = [code for code, level in enumerate(levels) if level.account_management]
-        self.fixed_monthly = np.array(
-            [Books(c, tuple(lv.name for lv in u)).fixed_monthly for c, u in zip(configs, used, strict=True)]
-        )
+        self._levels_in_effect()
         self.natural = dynamics.monthly_probability(first.natural_churn)
         self.loyal_limit = dynamics.loyalty_hazard_limit(first.loyalty_threshold)
         p = per_run
@@ -157,7 +127,40 @@ class Batch(ServiceRules, StackedRuns):
         self.heard_good, self.heard_bad = np.zeros(self.n_runs), np.zeros(self.n_runs)
         self._init_population()
 
-    # --- the population as R × C arrays ----------------------------------------------------------------------
+    def _levels_in_effect(self) -> None:
+        """The level tables (shared: a batch's runs have the same levels), and per run what its policy uses."""
+        levels = self.first.levels
+        self.tables = {
+            name: level_table(levels, name, dtype)
+            for name, dtype in (
+                ("inbound_channel", bool),
+                ("resolution_probability", F32),
+                ("quick_resolution_share", F32),
+                ("welcome_call", bool),
+                ("quality_feedback", bool),
+                ("problem_detection", F32),
+                ("welcome_call_detection", F32),
+                ("outreach_interval_months", np.int16),
+            )
+        }
+        used = [
+            [c.level_named(c.level)] + ([c.level_named(c.tier_level)] if c.tier_level != "none" else [])
+            for c in self.configs
+        ]
+        self.uses = {
+            flag: np.array([any(getattr(level, attribute) for level in u) for u in used])
+            for flag, attribute in (
+                ("channel", "inbound_channel"),
+                ("welcome", "welcome_call"),
+                ("outreach", "outreach_per_year"),
+                ("account", "account_management"),
+            )
+        }
+        self.account_codes = [code for code, level in enumerate(levels) if level.account_management]
+        self.fixed_monthly = np.array(
+            [Books(c, tuple(lv.name for lv in u)).fixed_monthly for c, u in zip(self.configs, used, strict=True)]
+        )
+
     # --- a month ------------------------------------------------------------------------------------------------
     def run(self) -> list[dict[str, np.ndarray]]:
         """Step every run to the horizon; each run's record as {key: values by month}."""
