@@ -339,7 +339,7 @@ _NUMBERS = tuple(name for name in VARYING if name not in ("seed", "level", "tier
 
 def rows_true(mask: np.ndarray) -> np.ndarray:
     """How many entries of each row are true (exact; several times faster than count_nonzero along an axis)."""
-    return mask.view(np.uint8).sum(axis=1, dtype=np.int64)
+    return mask.view(np.uint8).sum(axis=1, dtype=np.int32).astype(np.int64)  # int32: twice as fast as int64
 
 
 def _spread(aware: np.ndarray, mentions: np.ndarray, prospects: np.ndarray, forgetting: float) -> np.ndarray:
