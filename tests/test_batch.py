@@ -12,6 +12,7 @@ from sim.core.customers import SWITCH
 from sim.core.model import RelationshipModel
 from sim.core.rng import stream
 from sim.core.schema import RECORD_KEYS
+from sim.core.segments import SHIPPED, segment_names
 from sim.core.stacked import Pool, ragged
 from sim.engine.runs import run_chunk, simulate_many
 from sim.engine.spec import read_spec
@@ -176,13 +177,18 @@ def _other_value(name: str, spec, default):
     return float(value) if value != default and low <= value <= high else None
 
 
-def test_every_config_field_is_batched_faithfully_or_keeps_its_run_alone():
+SEGMENTS = segment_names(SHIPPED)
+
+
+@pytest.mark.parametrize("segment", SEGMENTS)
+def test_every_config_field_is_batched_faithfully_or_keeps_its_run_alone(segment):
     """A field the batch ignored would make a batched run differ from its single run: change each field in turn
-    (one value off its default) and compare a batch of two runs with the same runs alone."""
+    (one value off its default, in every segment) and compare a batch of two runs with the same runs alone."""
     from sim.core.config import FIELDS
     from sim.errors import ConfigError
 
-    base = {"years": 1, "n_customers": 80, "level": "partnership", "tier_level": "proactive", "tier_share": 0.3}
+    base = {"segment": segment, "years": 1, "n_customers": 80, "level": "partnership"}
+    base.update(tier_level="proactive", tier_share=0.3)
     defaults = from_mapping(base)
     checked = 0
     for name, spec in FIELDS.items():

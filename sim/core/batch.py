@@ -27,9 +27,10 @@ import numpy as np
 from sim.core import dynamics
 from sim.core.batch_service import ServiceRules
 from sim.core.config import Config
-from sim.core.costs import Books
+from sim.core.costs import Books, learned_quality
 from sim.core.customers import mechanisms_on
 from sim.core.population import level_table
+from sim.core.relational import BondBuilding
 from sim.core.rng import streams
 from sim.core.schema import ACTIVITIES, RECORD_KEYS
 from sim.core.stacked import F32, Pool, StackedRuns, ceil32
@@ -59,22 +60,19 @@ STREAMS = ("traits", "events", "service", "churn", "acquisition", "outreach")  #
 
 
 def unbatchable(config: Config) -> str | None:
-    """The config field that keeps this run out of a batch (a mechanism only the single model has), or None."""
+    """The mechanism that keeps this run out of a batch (one of issue 13's customer mechanisms, which only the
+    single model has), or None."""
     on = mechanisms_on(config)
-    if on:
-        return on[0]
-    switches = (
-        "ideal_contacts_per_year",
-        "bond_build_months",
-        "distinct_problem_types",
-        "contact_cost_elasticity",
-        "staffing_safety_factor",
-        "field_service_share",
-        "accounts_per_manager",
-        "account_cost_elasticity",
-        "buyer_power_concession",
+    return on[0] if on else None
+
+
+def books_per_run(config: Config) -> bool:
+    """Whether a cost mechanism is on (size-dependent costs, staffing, field service, account capacity, buyer
+    power): the batch then keeps each run's books with the single model's :class:`~sim.core.costs.Books`."""
+    books = Books(config, ())
+    return bool(books.elasticity or books.field_service or books.by_size) or bool(
+        config.staffing_safety_factor or config.buyer_power_concession
     )
-    return next((name for name in switches if getattr(config, name)), None)
 
 
 def batch_key(config: Config) -> tuple[Any, ...]:
@@ -94,7 +92,8 @@ class Batch(ServiceRules, StackedRuns):
         self.runs = np.arange(self.n_runs)
         per_run = {name: np.array([getattr(c, name) for c in self.configs], dtype=float) for name in _NUMBERS}
         self.p = per_run
-        self.gen = [streams(c.seed, STREAMS) for c in self.configs]
+        wear_out = first.ideal_contacts_per_year > 0.0  # its traits come from the relational stream
+        self.gen = [streams(c.seed, (*STREAMS, "relational") if wear_out else STREAMS) for c in self.configs]
         self.acquisition_streams = [g["acquisition"] for g in self.gen]
         self.pools = {
             name: Pool([g[name] for g in self.gen], dtype, least=least)
@@ -122,6 +121,7 @@ class Batch(ServiceRules, StackedRuns):
         self.outreach_value = first.outreach_value * scale if scale != 1.0 else first.outreach_value
         self.bond_gain = first.social_bond_gain * scale if scale != 1.0 else first.social_bond_gain
         self.quality = np.zeros(self.n_runs)
+        self.reports = np.zeros(self.n_runs)  # problems fed back so far (learning from distinct problems)
         # Whether quality has become a numpy number (from its first update on): its comparisons are then in float64.
         self.learned = np.zeros(self.n_runs, bool)
         self.heard_good, self.heard_bad = np.zeros(self.n_runs), np.zeros(self.n_runs)
@@ -157,9 +157,14 @@ class Batch(ServiceRules, StackedRuns):
             )
         }
         self.account_codes = [code for code, level in enumerate(levels) if level.account_management]
-        self.fixed_monthly = np.array(
-            [Books(c, tuple(lv.name for lv in u)).fixed_monthly for c, u in zip(self.configs, used, strict=True)]
-        )
+        books = [Books(c, tuple(lv.name for lv in u)) for c, u in zip(self.configs, used, strict=True)]
+        self.fixed_monthly = np.array([b.fixed_monthly for b in books])
+        self.books = books if books_per_run(self.first) else None
+        self.bonds = None
+        if self.first.bond_build_months > 0.0:  # as the single model builds them (sim/core/relational.py)
+            scale = self.first.relationship_effect_scale
+            structural, custom = (level_table(levels, name, np.float64) * scale for name in BondBuilding.PARAMETERS)
+            self.bonds = BondBuilding(self.first, structural, custom)
 
     # --- a month ------------------------------------------------------------------------------------------------
     def run(self) -> list[dict[str, np.ndarray]]:
@@ -177,6 +182,10 @@ class Batch(ServiceRules, StackedRuns):
         n_start = self.n.copy()
         self.costs = {activity: np.zeros(self.n_runs) for activity in ACTIVITIES}
         self.contacts_agent, self.contacts_ivr = np.zeros(self.n_runs, np.int64), np.zeros(self.n_runs, np.int64)
+        for books in self.books or ():
+            books.begin_month()
+        if self.bonds is not None:  # every slot's bond grows (empty slots too: they are never read)
+            self.bonds.step(self.flat, month)
         satisfaction = data["satisfaction"]
         work = self.buffers["work"]
         dynamics.update_satisfaction(
@@ -196,7 +205,11 @@ class Batch(ServiceRules, StackedRuns):
         if self.uses["outreach"].any():
             self._outreach(month, active)
         learned = reports > 0
-        if learned.any():
+        if first.distinct_problem_types:  # the share of distinct problems found so far (a Python number)
+            for r in np.flatnonzero(learned).tolist():
+                self.reports[r] += reports[r]
+                self.quality[r] = learned_quality(float(self.reports[r]), first.distinct_problem_types)
+        elif learned.any():
             q = self.quality[learned]
             step = -np.expm1(-first.feedback_learning * reports[learned] / n_start[learned])
             self.quality[learned] = q + (1.0 - q) * step
@@ -261,17 +274,10 @@ class Batch(ServiceRules, StackedRuns):
 
     def _accounts(self, month: int, active: np.ndarray, record: dict[str, Any]) -> None:
         p, costs = self.p, self.costs
-        if self.uses["account"].any():
-            on_account = rows_true(np.isin(self.data["level"], self.account_codes) & active)
-            costs["account_management"] = np.where(self.uses["account"], on_account * p["partnership_cost"] / 12.0, 0.0)
-        costs["fixed_programme"] = self.fixed_monthly
-        record["cost_agent"] = self.contacts_agent * p["agent_contact_cost"]
-        record["cost_ivr"] = self.contacts_ivr * p["ivr_contact_cost"]
-        record["contacts_agent"], record["contacts_ivr"] = self.contacts_agent, self.contacts_ivr
-        revenue = self.data["revenue"]
-        add = np.add.reduce  # what ndarray.sum calls (the same pairwise float32 sum), without its wrapper
-        total = np.array([float(add(row[:k])) for row, k in zip(revenue, self.n.tolist(), strict=True)])
-        gross_margin = total * p["margin"]
+        if self.books is not None:
+            total, gross_margin = self._close_books(active, record)
+        else:
+            total, gross_margin = self._close(active, record)
         relationship_cost = 0
         for activity in ACTIVITIES:
             relationship_cost = relationship_cost + costs[activity]
@@ -282,6 +288,42 @@ class Batch(ServiceRules, StackedRuns):
         rates = p["discount_rate"]
         factors = {rate: (1.0 + rate) ** ((month + 1) / 12.0) for rate in set(rates.tolist())}
         record["discounted_profit"] = profit / np.array([factors[rate] for rate in rates.tolist()])
+
+    def _close_books(self, active: np.ndarray, record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Each run's account teams and month-end through its own Books, as the single model keeps them."""
+        data, n = self.data, self.n.tolist()
+        on_account = np.isin(data["level"], self.account_codes) if self.uses["account"].any() else None
+        keys = ("cost_agent", "cost_ivr", "contacts_agent", "contacts_ivr", "concessions", "account_managers")
+        rows: dict[str, list[float]] = {key: [] for key in (*keys, "revenue", "gross_margin")}
+        costs = {activity: [] for activity in ACTIVITIES}
+        for r, books in enumerate(self.books):
+            entry: dict[str, float] = dict.fromkeys(keys, 0.0)
+            if self.uses["account"][r]:
+                books.accounts(data["value"][r, : n[r]][on_account[r, : n[r]]], entry)
+            revenue, gross_margin = books.close(data["revenue"][r, : n[r]], entry)
+            entry.update(revenue=revenue, gross_margin=gross_margin)
+            for key, values in rows.items():
+                values.append(entry[key])
+            for activity, values in costs.items():
+                values.append(books.costs[activity])
+        self.costs.update({activity: np.array(values) for activity, values in costs.items()})
+        record.update({key: np.array(rows[key]) for key in keys})
+        return np.array(rows["revenue"]), np.array(rows["gross_margin"])
+
+    def _close(self, active: np.ndarray, record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """The account teams and month-end of runs without cost mechanisms (the arithmetic of Books, per run)."""
+        p, costs = self.p, self.costs
+        if self.uses["account"].any():
+            on_account = rows_true(np.isin(self.data["level"], self.account_codes) & active)
+            costs["account_management"] = np.where(self.uses["account"], on_account * p["partnership_cost"] / 12.0, 0.0)
+        costs["fixed_programme"] = self.fixed_monthly
+        record["cost_agent"] = self.contacts_agent * p["agent_contact_cost"]
+        record["cost_ivr"] = self.contacts_ivr * p["ivr_contact_cost"]
+        record["contacts_agent"], record["contacts_ivr"] = self.contacts_agent, self.contacts_ivr
+        revenue = self.data["revenue"]
+        add = np.add.reduce  # what ndarray.sum calls (the same pairwise float32 sum), without its wrapper
+        total = np.array([float(add(row[:k])) for row, k in zip(revenue, self.n.tolist(), strict=True)])
+        return total, total * p["margin"]
 
     def _churn(self, month: int, problem: np.ndarray, hazard: np.ndarray, active: np.ndarray, record: dict) -> None:
         first, flat = self.first, self.flat

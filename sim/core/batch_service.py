@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.core.relational import outreach_effect
 from sim.core.stacked import F32, ceil32
 
 
@@ -30,20 +31,36 @@ class ServiceRules:
     contacts_ivr: np.ndarray
     bond_gain: float
     outreach_value: float
+    books: list[Any] | None
+    row_starts: np.ndarray
     _per_run: Any
     _draw_for: Any
 
     def _contact(self, who: np.ndarray, activity: str, ivr: np.ndarray, builds_bond: bool = True) -> None:
+        if self.books is not None:  # cost mechanisms on: each run's own books, on its own customers, in order
+            for r, part in self._by_run(who):
+                self.books[r].contact(activity, ivr[part], self.data["value"][r], who[part] - r * self.capacity)
+        else:
+            self._book_contacts(who, activity, ivr)
+        if builds_bond:
+            personal = who[~ivr]
+            bond = self.flat["social_bond"]
+            bond[personal] = np.minimum(bond[personal] + self.bond_gain, self.first.social_bond_cap)
+
+    def _by_run(self, flat_positions: np.ndarray) -> list[tuple[int, slice]]:
+        """(run, slice of ``flat_positions``) for each run with positions (they are sorted by run)."""
+        bounds = np.searchsorted(flat_positions, self.row_starts)
+        pairs = zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
+        return [(r, slice(a, b)) for r, (a, b) in enumerate(pairs) if b > a]
+
+    def _book_contacts(self, who: np.ndarray, activity: str, ivr: np.ndarray) -> None:
+        """One contact per customer at the agent's or the IVR's cost, booked per run (no cost mechanism on)."""
         run = who // self.capacity
         n_ivr = np.bincount(run[ivr], minlength=self.n_runs)
         n_agent = np.bincount(run, minlength=self.n_runs) - n_ivr
         self.costs[activity] += n_agent * self.p["agent_contact_cost"] + n_ivr * self.p["ivr_contact_cost"]
         self.contacts_agent += n_agent
         self.contacts_ivr += n_ivr
-        if builds_bond:
-            personal = who[~ivr]
-            bond = self.flat["social_bond"]
-            bond[personal] = np.minimum(bond[personal] + self.bond_gain, self.first.social_bond_cap)
 
     def _questions(self, uniform: np.ndarray, p: np.ndarray, threshold: np.ndarray, active: np.ndarray) -> None:
         """Questions: u < inquiry + p and u >= p (the single run adds p to the float32 inquiry probability in
@@ -85,6 +102,10 @@ class ServiceRules:
         self._contact(problem[detected], "complaint", np.zeros(int(detected.sum()), bool))
         self._contact(problem[warranty], "complaint", np.zeros(int(warranty.sum()), bool), builds_bond=False)
         complained |= warranty
+        if self.books is not None and self.books[0].field_service:  # a share of handled problems needs a visit
+            visited = problem[handled]
+            for r, part in self._by_run(visited):
+                self.books[r].field_visits(self.data["value"][r], visited[part] - r * self.capacity)
         resolution = t["resolution_probability"][level] * np.where(ivr, first.ivr_resolution_factor, 1.0)
         resolved = handled & (draws[3] < resolution)
         quick = resolved & (draws[4] < t["quick_resolution_share"][level])
@@ -125,14 +146,21 @@ class ServiceRules:
         due = np.flatnonzero((self.data["next_outreach"] == month) & active)
         if len(due) == 0:
             return
-        flat["next_outreach"][due] += self.tables["outreach_interval_months"][flat["level"][due]]
-        averse = flat["contact_averse"][due]
-        welcome, unwanted = due[~averse], due[averse]
+        interval = self.tables["outreach_interval_months"][flat["level"][due]]
+        flat["next_outreach"][due] += interval
+        if first.ideal_contacts_per_year:  # contacts beyond a customer's ideal number a year annoy (wear-out)
+            useful, effect = outreach_effect(flat, due, 12 // interval, self.outreach_value, first.annoyance)
+        else:
+            useful, effect = ~flat["contact_averse"][due], None
+        welcome, unwanted = due[useful], due[~useful]
         self._contact(welcome, "outreach", np.zeros(len(welcome), bool))
         self._contact(unwanted, "outreach", np.zeros(len(unwanted), bool), builds_bond=False)
         satisfaction = flat["satisfaction"]
-        satisfaction[welcome] += self.outreach_value
-        satisfaction[unwanted] -= first.annoyance
+        if effect is None:
+            satisfaction[welcome] += self.outreach_value
+            satisfaction[unwanted] -= first.annoyance
+        else:
+            satisfaction[due] += effect.astype(F32)
         sold = welcome[self._draw_for("outreach", welcome)[0] < first.cross_sell_probability]
         revenue = flat["revenue"]
         ceiling = flat["value"][sold] * self.ceiling_rate[sold // self.capacity] * (1.0 + first.max_upsell)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from sim.core.population import FIELDS, assemble, customer_constants, draw_traits
+from sim.core.relational import contact_traits, extra_fields
 
 F32 = np.float32
 
@@ -101,7 +102,8 @@ class StackedRuns:
     def _init_population(self) -> None:
         counts = self.p["n_customers"].astype(np.int64)
         self.capacity = int((counts * 1.1).max()) + 16
-        self.data = {name: np.zeros((self.n_runs, self.capacity), dtype) for name, dtype in FIELDS.items()}
+        fields = {**FIELDS, **extra_fields(self.first)}  # with the fields of contact wear-out when it is on
+        self.data = {name: np.zeros((self.n_runs, self.capacity), dtype) for name, dtype in fields.items()}
         self.n = np.zeros(self.n_runs, np.int64)
         self.next_id = np.zeros(self.n_runs, np.int64)
         self._views()
@@ -117,6 +119,7 @@ class StackedRuns:
     def _views(self) -> None:
         self.flat = {name: array.reshape(-1) for name, array in self.data.items()}
         self.columns = np.arange(self.capacity)
+        self.row_starts = np.arange(self.n_runs + 1) * self.capacity  # flat position of each row's first slot
         self.buffers = {name: np.zeros((self.n_runs, self.capacity), F32) for name in ("uniform", "hazard", "work")}
 
     def _grow(self, needed: int) -> None:
@@ -141,7 +144,15 @@ class StackedRuns:
             values = [c[key] for c in constants]
             same = all(v == value for v in values[1:]) if key != "levels" else True
             stacked[key] = value if same else np.repeat(np.array(values), counts)
-        return assemble(joined, stacked)
+        fields = assemble(joined, stacked)
+        if self.first.ideal_contacts_per_year > 0.0:  # contact wear-out: each run's draws from its own stream
+            ends = np.cumsum(counts)
+            parts = [
+                contact_traits(self.configs[r], self.gen[r]["relational"], fields["contact_averse"][end - k : end])
+                for r, k, end in zip(runs.tolist(), counts.tolist(), ends.tolist(), strict=True)
+            ]
+            fields.update({key: np.concatenate([part[key] for part in parts]) for key in parts[0]})
+        return fields
 
     def _place(
         self, fields: dict[str, np.ndarray], runs: np.ndarray, counts: np.ndarray, shift: Any, month: int | None
@@ -205,6 +216,8 @@ class StackedRuns:
             # The fields' dtypes, from no customers drawn from a throwaway generator (no run's stream moves).
             none = draw_traits(self.first, np.random.default_rng(0), 0, initial=False)
             sample = assemble(none, customer_constants(self.first, 0))
+            if self.first.ideal_contacts_per_year > 0.0:
+                sample.update(contact_traits(self.first, np.random.default_rng(0), sample["contact_averse"]))
             self.stock = {name: np.zeros((self.n_runs, width), array.dtype) for name, array in sample.items()}
         else:
             for name, array in self.stock.items():

@@ -47,7 +47,8 @@ def sweep(
         check_memory((task["params"] for chunk in plan_.chunks for task in chunk["tasks"]), evaluator.workers)
     parts: list[list[dict[str, Any]]] = [[] for _ in plan_.chunks]
     with evaluator:
-        for index, (_, rows) in evaluator.evaluate(run_chunk, plan_.chunks):
+        chunks = [{**chunk, "batch_size": evaluator.batch_size} for chunk in plan_.chunks]
+        for index, (_, rows) in evaluator.evaluate(run_chunk, chunks):
             parts[index] = rows
     frame = pd.DataFrame([row for part in parts for row in part], columns=plan_.columns)
     return frame.sort_values("run", kind="stable").reset_index(drop=True)

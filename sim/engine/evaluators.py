@@ -90,7 +90,7 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """Pool initializer: on Linux, ask the kernel to kill this worker when the sweep process dies (SIGKILL
     included), so that an interrupted sweep leaves no orphaned workers computing results nobody will read."""
     if sys.platform != "linux":
@@ -102,25 +102,29 @@ def _die_with_parent() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # best effort: no libc or no prctl
-        pass
+        return
+    if os.getppid() != parent:  # the parent died between the fork and the request: nobody would kill us later
+        os._exit(1)
 
 
 _HELD_BACK = (signal.SIGINT, signal.SIGTERM)
 
 
-def _start_worker() -> None:
+def _start_worker(parent: int) -> None:
     """Pool initializer: Ctrl+C reaches the whole process group, but only the parent acts on it (it stops the
     workers), so a worker never prints a traceback; and the worker dies with its parent (:func:`_die_with_parent`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the command line's handler: stopping a worker just ends it
-    _die_with_parent()
+    _die_with_parent(parent)
 
 
 def _new_pool(workers: int) -> ProcessPoolExecutor:
     """A pool with every worker started now, with Ctrl+C and SIGTERM held back meanwhile (and acted on right after):
     a signal handled while a worker is forked would interrupt Python's fork callbacks (an "Exception ignored"
     trace, a half-started pool). The workers inherit the holding handler until their initializer runs."""
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(), initializer=_start_worker)
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=_pool_context(), initializer=_start_worker, initargs=(os.getpid(),)
+    )
     if threading.current_thread() is not threading.main_thread():
         return pool
     held: list[int] = []
