@@ -33,7 +33,7 @@ from sim.core.population import level_table
 from sim.core.relational import BondBuilding
 from sim.core.rng import streams
 from sim.core.schema import ACTIVITIES, RECORD_KEYS
-from sim.core.stacked import F32, Pool, StackedRuns, ceil32
+from sim.core.stacked import F32, Pool, StackedRuns, ceil32, rows_true, spread
 
 # Fields a batch holds per run; a batch's runs agree on every other field.
 VARYING = (
@@ -56,6 +56,7 @@ VARYING = (
     "discount_rate",
     "market_size_multiple",
 )
+_NUMBERS = tuple(name for name in VARYING if name not in ("seed", "level", "tier_level", "tier_share"))  # as floats
 STREAMS = ("traits", "events", "service", "churn", "acquisition", "outreach")  # the ones the batched rules draw on
 
 
@@ -368,26 +369,11 @@ class Batch(ServiceRules, StackedRuns):
         unhappy = problems - after_count + unhappy_leavers + 0
         good = happy * first.positive_listeners * first.word_of_mouth
         bad = unhappy * first.negative_listeners * first.word_of_mouth
-        self.heard_good = _spread(self.heard_good, good, self.prospects, first.wom_forgetting)
-        self.heard_bad = _spread(self.heard_bad, bad, self.prospects, first.wom_forgetting)
+        self.heard_good = spread(self.heard_good, good, self.prospects, first.wom_forgetting)
+        self.heard_bad = spread(self.heard_bad, bad, self.prospects, first.wom_forgetting)
         record.update(heard_good=self.heard_good, heard_bad=self.heard_bad, happy_tellers=happy)
         record.update(unhappy_tellers=unhappy, good_mentions=good, bad_mentions=bad)
         return good
-
-
-# Per-run numbers of VARYING (and what they imply), as float64 arrays.
-_NUMBERS = tuple(name for name in VARYING if name not in ("seed", "level", "tier_level", "tier_share"))
-
-
-def rows_true(mask: np.ndarray) -> np.ndarray:
-    """How many entries of each row are true (exact; several times faster than count_nonzero along an axis)."""
-    return mask.view(np.uint8).sum(axis=1, dtype=np.int32).astype(np.int64)  # int32: twice as fast as int64
-
-
-def _spread(aware: np.ndarray, mentions: np.ndarray, prospects: np.ndarray, forgetting: float) -> np.ndarray:
-    """dynamics.spread_word for every run at once (the same operations, element-wise)."""
-    reached = np.where(prospects > 0, 1.0 - np.exp(-mentions / np.where(prospects > 0, prospects, 1.0)), 0.0)
-    return aware * (1.0 - forgetting) + (1.0 - aware * (1.0 - forgetting)) * reached
 
 
 def run_batch(configs: Sequence[Config], *, means: bool = True) -> list[dict[str, np.ndarray]]:

@@ -34,6 +34,7 @@ from sim.core import dynamics
 from sim.core.config import Config, ConfigError, resolve
 from sim.core.costs import Books, learned_quality
 from sim.core.customers import Behaviour
+from sim.core.market import Market
 from sim.core.measures import Measures
 from sim.core.network import WordOfMouth
 from sim.core.population import ArrivalBank, Population, level_table, new_customers
@@ -60,7 +61,7 @@ def _cost_to_serve(model: RelationshipModel) -> float:
     return 12.0 * record["relationship_cost"] / record["active"] if record["active"] else 0.0
 
 
-class RelationshipModel(ServiceSteps, Measures, mesa.Model):
+class RelationshipModel(ServiceSteps, Measures, Market, mesa.Model):
     """A firm and its customers, stepped monthly.
 
     Build it from a :class:`~sim.core.config.Config` or, as Mesa's ``batch_run`` and SolaraViz do, from flat keyword
@@ -188,27 +189,38 @@ class RelationshipModel(ServiceSteps, Measures, mesa.Model):
         self._entrant = (self.steps, float(value))
 
     def step(self) -> None:
-        config = self.config
         month = self.steps - 1
         people = self.population.active()
         n = self.population.n
         record = dict.fromkeys(RECORD_KEYS, 0.0)
         record["month"] = month + 1
         self.books.begin_month()
-        satisfaction = people["satisfaction"]
-        level = people["level"]
         if self.trace:
             self.trace.begin_month(n)
+        work = self._buffer("work", n)
+        self._experience(people, month, work)  # 1
+        problem, reports = self._serve(people, month, record, work)  # 2-5
+        self._learn(reports, n)  # 6
+        hazard = self._loyalty(people, month, record, work)  # 7
+        self._account(people, month, record)  # 8 (before churn: leavers were customers this month)
+        good = self._churn(people, month, hazard, problem, record)  # 9
+        self._arrive(month, good, record)  # 10
+        # 11. time
+        self.population.data["tenure"][: self.population.n] += 1
+        if self.behaviour.tenure_effects:
+            self.behaviour.age(self.population.active())
+        self.running = self.steps < self.config.periods
 
-        # 1. experience: bonds build with time at the level, then this month's value against expectation
+    def _experience(self, people: dict[str, np.ndarray], month: int, work: np.ndarray) -> None:
+        """1. Bonds build with time at the level, then this month's value against expectation."""
+        config = self.config
         if self._bonds is not None:
             self._bonds.step(people, month)
-        work = self._buffer("work", n)
         if self.behaviour.on["experience"]:
             self.behaviour.experience(people, work)
         else:
             dynamics.update_satisfaction(
-                satisfaction,
+                people["satisfaction"],
                 people["expectation"],
                 people["base_value"],
                 config.satisfaction_smoothing,
@@ -216,9 +228,14 @@ class RelationshipModel(ServiceSteps, Measures, mesa.Model):
                 work,
             )
 
+    def _serve(
+        self, people: dict[str, np.ndarray], month: int, record: dict[str, float], work: np.ndarray
+    ) -> tuple[np.ndarray, int]:
+        """2-5. Problems, questions, welcome calls and outreach; returns the problems and the reports fed back."""
+        config = self.config
+        n = len(work)
         # 2-3. problems and questions share one uniform per customer (mutually exclusive outcomes)
-        events = self.streams["events"]
-        uniform = events.random(n, dtype=np.float32, out=self._buffer("uniform", n))
+        uniform = self.streams["events"].random(n, dtype=np.float32, out=self._buffer("uniform", n))
         problem_probability = config.problem_rate / 12.0 * (1.0 - config.max_problem_reduction * self.quality)
         problem = np.flatnonzero(uniform < problem_probability)
         reports = self._problems(people, problem, month, record)
@@ -227,28 +244,34 @@ class RelationshipModel(ServiceSteps, Measures, mesa.Model):
             question = np.flatnonzero(uniform < work)
             question = question[uniform[question] >= problem_probability]
             self._contact(people, question, "question", by_routing=True)
-
         # 4. the welcome call, shortly after the sale
         if self._uses["welcome"]:
             newcomer = np.flatnonzero(people["tenure"] == 1)
-            newcomer = newcomer[self._welcome[level[newcomer]]]
+            newcomer = newcomer[self._welcome[people["level"][newcomer]]]
             reports += self._welcome_call(people, newcomer, record)
-
         # 5. outreach
         if self._uses["outreach"]:
             self._outreach(people, month)
+        return problem, reports
 
-        # 6. feedback raises quality for everyone
+    def _learn(self, reports: int, n: int) -> None:
+        """6. Problems the firm heard of raise quality for everyone."""
+        config = self.config
         if reports and config.distinct_problem_types:  # the share of distinct problems found so far
             self.reports += reports
             self.quality = learned_quality(self.reports, config.distinct_problem_types)
         elif reports:  # saturating, so that quality approaches 1 however many reports arrive in one month
             self.quality += (1.0 - self.quality) * -np.expm1(-config.feedback_learning * reports / n)
 
-        # 7. loyalty: commitment, leave probability, quadrant and NPS
+    def _loyalty(
+        self, people: dict[str, np.ndarray], month: int, record: dict[str, float], work: np.ndarray
+    ) -> np.ndarray:
+        """7. Commitment, the leave probability, quadrant and NPS; returns the leave probability."""
+        config = self.config
+        n = len(work)
         dynamics.update_commitment(
             people["commitment"],
-            satisfaction,
+            people["satisfaction"],
             config.commitment_gain,
             config.commitment_loss,
             work,
@@ -259,12 +282,20 @@ class RelationshipModel(ServiceSteps, Measures, mesa.Model):
         self.word_of_mouth.decay(people)
         self._count_states(people, hazard, record)
         record["attraction"] = attraction
+        return hazard
 
-        # 8. the month's accounts (before churn: leavers were customers this month)
-        self._account(people, month, record)
-
-        # 9. churn and the word of mouth it starts
-        leave = self.streams["churn"].random(n, dtype=np.float32, out=self._buffer("uniform", n))
+    def _churn(
+        self,
+        people: dict[str, np.ndarray],
+        month: int,
+        hazard: np.ndarray,
+        problem: np.ndarray,
+        record: dict[str, float],
+    ) -> float:
+        """9. Leavers go and dissatisfied ones tell others; the month is recorded. Returns the good mentions."""
+        config = self.config
+        satisfaction = people["satisfaction"]
+        leave = self.streams["churn"].random(len(hazard), dtype=np.float32, out=self._buffer("uniform", len(hazard)))
         leavers = np.flatnonzero(leave < hazard)
         unhappy_leavers = int(np.count_nonzero(satisfaction[leavers] < config.satisfaction_threshold))
         if self.trace:
@@ -276,6 +307,12 @@ class RelationshipModel(ServiceSteps, Measures, mesa.Model):
         good, _ = self._word_of_mouth(people, problem, unhappy_leavers, record)
         self.word_of_mouth.defections(people, leavers, self.population.next_id)
         self.population.remove(leavers)
+        return good
+
+    def _arrive(self, month: int, good: float, record: dict[str, float]) -> None:
+        """10. Paid marketing and referrals win customers for next month, expectations shifted by word of mouth;
+        the month's record is complete (cohort counts after churn) and stored."""
+        config = self.config
         paid, referred = self._acquisitions(good)
         record["joined"] = paid + referred
         record["joined_by_referral"] = referred
@@ -283,8 +320,6 @@ class RelationshipModel(ServiceSteps, Measures, mesa.Model):
         self.record = record
         self.history.append(record)
         self.datacollector.collect(self)
-
-        # 10. acquisition: new customers arrive for next month, expectations shifted by word of mouth
         if paid + referred:
             shift = config.wom_expectation_effect * (self.heard_good - self.heard_bad)
             self.population.append(self.arrivals.take(paid + referred, month=month + 1, expectation_shift=shift))
@@ -292,12 +327,6 @@ class RelationshipModel(ServiceSteps, Measures, mesa.Model):
             self._year_start = (self.population.next_id, self.population.n)
             if self.population.compact():  # the work buffers shrink with the population
                 self._buffers = {name: np.empty(0, np.float32) for name in self._buffers}
-
-        # 11. time
-        self.population.data["tenure"][: self.population.n] += 1
-        if self.behaviour.tenure_effects:
-            self.behaviour.age(self.population.active())
-        self.running = self.steps < config.periods
 
     # ------------------------------------------------------------------------------------------------------
 
@@ -324,51 +353,6 @@ class RelationshipModel(ServiceSteps, Measures, mesa.Model):
         record["discounted_profit"] = profit / (1.0 + config.discount_rate) ** ((month + 1) / 12.0)
         record["quality"] = self.quality
 
-    def _word_of_mouth(
-        self, people: dict[str, np.ndarray], problem: np.ndarray, unhappy_leavers: int, record: dict[str, float]
-    ) -> tuple[float, float]:
-        """Stories told this month (satisfied: 3 listeners, dissatisfied: 11; attributed to TARP 1986, not traced).
-
-        Tellers: customers who had a problem this month (by how they feel about it now), dissatisfied
-        leavers, and promoters, who recommend about once a year. Returns the mentions (good, bad).
-        """
-        config = self.config
-        encounter = people["satisfaction"][problem]
-        if config.recovery_overshoot > 0 and len(problem):  # transaction satisfaction (section 7.15)
-            encounter = encounter + config.recovery_overshoot * self._resolved_quickly
-        after_problem = encounter >= config.satisfaction_threshold
-        referrals = record["promoters"] / 12.0
-        if self.behaviour.on["referral"]:
-            promoter = (people["satisfaction"] >= config.promoter_satisfaction) & (
-                people["commitment"] >= config.promoter_commitment
-            )
-            referrals = self.behaviour.referrals(people, promoter)
-        told_good, told_bad = self.word_of_mouth.tell(people, self.population.next_id)
-        happy_tellers = int(np.count_nonzero(after_problem)) + referrals + told_good
-        unhappy_tellers = len(problem) - int(np.count_nonzero(after_problem)) + unhappy_leavers + told_bad
-        good = happy_tellers * config.positive_listeners * config.word_of_mouth
-        bad = unhappy_tellers * config.negative_listeners * config.word_of_mouth
-        prospects = config.market_size_multiple * config.n_customers
-        self.heard_good = dynamics.spread_word(self.heard_good, good, prospects, config.wom_forgetting)
-        self.heard_bad = dynamics.spread_word(self.heard_bad, bad, prospects, config.wom_forgetting)
-        record["heard_good"] = self.heard_good
-        record["heard_bad"] = self.heard_bad
-        record.update(
-            happy_tellers=happy_tellers, unhappy_tellers=unhappy_tellers, good_mentions=good, bad_mentions=bad
-        )
-        return good, bad
-
-    def _acquisitions(self, good_mentions: float) -> tuple[int, int]:
-        """Paid marketing wins a fixed flow, less the prospects put off by bad stories; referrals come free."""
-        config = self.config
-        rng = self.streams["acquisition"]
-        # The market is finite: the fewer prospects left, the fewer any effort wins (relative to the start).
-        prospects = config.market_size_multiple * config.n_customers
-        untapped = max(prospects - self.population.n, 0.0) / max(prospects - config.n_customers, 1.0)
-        paid = rng.poisson(config.acquisition_rate * config.n_customers / 12.0 * (1.0 - self.heard_bad) * untapped)
-        referred = rng.poisson(good_mentions * config.referral_conversion * untapped)
-        return int(paid), int(referred)
-
     # ------------------------------------------------------------------------------------------------------
     def run(self) -> RelationshipModel:
         """Step to the end of the configured horizon; returns the model for chaining."""
@@ -379,4 +363,3 @@ class RelationshipModel(ServiceSteps, Measures, mesa.Model):
     def monthly(self) -> pd.DataFrame:
         """One row per month: every recorded quantity (see RECORD_KEYS)."""
         return pd.DataFrame(self.history, columns=list(RECORD_KEYS)).set_index("month")
-
