@@ -112,7 +112,30 @@ class RelationshipModel(ServiceSteps, Measures, Market, mesa.Model):
         self._entrant: tuple[int, float] | None = None  # (first month, attraction) from competitor_enters()
         self._year_start = (config.n_customers, config.n_customers)  # (first id that joined later, count)
 
-        # The levels in effect (config.levels) as small tables indexed by each customer's level code.
+        self._set_up_levels(config)
+
+        # Scalars used every month.
+        self._natural_churn = dynamics.monthly_probability(config.natural_churn)
+        self._loyal_limit = dynamics.loyalty_hazard_limit(config.loyalty_threshold)
+        self._acquisition_cost = (
+            config.acquisition_cost_multiple * config.keeping_cost_share * config.revenue_per_customer
+        )
+        self._buffers = {name: np.empty(0, np.float32) for name in ("uniform", "hazard", "work")}
+
+        # Every recorded quantity goes to self.history (monthly()); Mesa's DataCollector keeps the headline
+        # series that Mesa's tools (batch_run, SolaraViz charts) read. Fewer reporters: less per-step overhead.
+        self.history: list[dict[str, float]] = []
+        self.datacollector = mesa.DataCollector(
+            model_reporters={
+                **{key: partial(_recorded, key) for key in HEADLINE_KEYS},
+                "cost_to_serve": _cost_to_serve,
+                **{f"share_{name}": partial(_share, name) for name in QUADRANTS},
+            }
+        )
+
+    def _set_up_levels(self, config: Config) -> None:
+        """The levels in effect (config.levels) as small tables indexed by each customer's level code; what the
+        policy's levels use; the month's books; relational effects (bonds, outreach value)."""
         levels = config.levels
         self._inbound = level_table(levels, "inbound_channel", bool)
         self._resolution = level_table(levels, "resolution_probability", np.float32)
@@ -140,25 +163,6 @@ class RelationshipModel(ServiceSteps, Measures, Market, mesa.Model):
             "account": any(level.account_management for level in used),
         }
         self._account_code = [code for code, level in enumerate(levels) if level.account_management]
-
-        # Scalars used every month.
-        self._natural_churn = dynamics.monthly_probability(config.natural_churn)
-        self._loyal_limit = dynamics.loyalty_hazard_limit(config.loyalty_threshold)
-        self._acquisition_cost = (
-            config.acquisition_cost_multiple * config.keeping_cost_share * config.revenue_per_customer
-        )
-        self._buffers = {name: np.empty(0, np.float32) for name in ("uniform", "hazard", "work")}
-
-        # Every recorded quantity goes to self.history (monthly()); Mesa's DataCollector keeps the headline
-        # series that Mesa's tools (batch_run, SolaraViz charts) read. Fewer reporters: less per-step overhead.
-        self.history: list[dict[str, float]] = []
-        self.datacollector = mesa.DataCollector(
-            model_reporters={
-                **{key: partial(_recorded, key) for key in HEADLINE_KEYS},
-                "cost_to_serve": _cost_to_serve,
-                **{f"share_{name}": partial(_share, name) for name in QUADRANTS},
-            }
-        )
 
     # ------------------------------------------------------------------------------------------------------
     def _buffer(self, name: str, n: int) -> np.ndarray:
