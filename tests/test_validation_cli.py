@@ -267,3 +267,15 @@ def test_calibrate_force_replaces_only_its_own_files(tmp_path, capsys, monkeypat
     assert main(["calibrate", "--spec", spec, "--out", str(foreign), "--force", *FAST]) == 2
     assert "not written by relsim calibrate" in capsys.readouterr().err
     assert foreign.read_text() == "churn_intercept = -3.0\n"
+
+
+def test_json_lists_the_hold_out_targets_with_their_kind(tmp_path, capsys):
+    spec = write_spec(tmp_path, agent_target("fine", AGENT_COST))
+    out = tmp_path / "report"
+    holdout = write_holdout(tmp_path)
+    assert main(["validate", "--spec", spec, "--config", "", "--out", str(out), "--json", "--holdout", holdout]) == 0
+    records = {record["target"]: record for record in json.loads(capsys.readouterr().out)}
+    assert records["fine"]["kind"] == "out-of-sample"
+    held = records["lifetime_profit_correlation"]
+    assert held["kind"] == "hold-out" and held["verdict"] == "pass" and held["passed"] is True
+    assert held["simulated"] == pytest.approx(pd.read_csv(out / "holdout.csv")["mean"].iloc[0])
