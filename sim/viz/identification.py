@@ -139,12 +139,19 @@ def report_lines(result: Result, summary: pd.DataFrame, settings_path: str) -> l
         "",
         f"Standard errors are SMM ones, √diag((1 + 1/S)(J'WJ)⁻¹) with W = diag(tolerance⁻²), S = {s.replications}: "
         "valid only if the tolerances were the published moments' standard errors (see above).",
+    ]  # fmt: skip
+    return lines + _parameter_lines(result, summary) + _moment_lines(result)
+
+
+def _parameter_lines(result: Result, summary: pd.DataFrame) -> list[str]:
+    s = result.settings
+    lines = [
         "",
         "## Parameters",
         "",
         "| parameter | fit | box | SE | SE / box | profile within +3.84 | share of box | profile | conditional share |",
         "|---|---|---|---|---|---|---|---|---|",
-    ]  # fmt: skip
+    ]
     for row in summary.itertuples():
         lines.append(
             f"| {row.parameter} | {row.fitted:.4g} | {row.box_low:g} to {row.box_high:g} | {row.standard_error:.3g} | "
@@ -163,6 +170,13 @@ def report_lines(result: Result, summary: pd.DataFrame, settings_path: str) -> l
         "identified, one whose approximate profile is bounded may be less well identified than it looks. "
         "'bounded': the profile rises more than 3.84 above the minimum on both sides inside the box; 'one side': on "
         "one side only; 'flat': on neither.",
+    ]
+    return lines
+
+
+def _moment_lines(result: Result) -> list[str]:
+    s, moments, ident = result.settings, len(result.targets), result.identification
+    return [
         "",
         "## Are the moments independent?",
         "",
@@ -177,7 +191,6 @@ def report_lines(result: Result, summary: pd.DataFrame, settings_path: str) -> l
         "Files: `summary.csv` (the table above), `jacobian.csv` (unscaled dm/dθ), `profiles.csv` (every profile "
         "point, with the other parameters' values at the re-optimised point, `at_k` in the order of the table).",
     ]
-    return lines
 
 
 def _largest_correlation(matrix: pd.DataFrame) -> float:
