@@ -81,3 +81,22 @@ def test_lifetimes_reads_the_exported_transactions(exported):
     assert len(summary) == len(ours)
     assert np.array_equal(summary["frequency"].sort_index().to_numpy(), ours["frequency"].sort_index().to_numpy())
     assert (summary["recency"] <= summary["T"]).all() and (summary["monetary_value"] >= 0).all()
+
+
+def test_pymc_marketing_reads_the_exported_transactions(exported):
+    """pymc-marketing (in the `test` extra) summarises the log as docs/EXPORT.md says: one customer per row, its
+    frequency the months with a repeat purchase, its monetary value the mean repeat spend."""
+    utils = pytest.importorskip("pymc_marketing.clv.utils")
+    _, tables = exported
+    transactions, customers = tables["transactions"], tables["customers"]
+    new = transactions[transactions["customer_id"].isin(customers.loc[~customers["initial"], "customer_id"])]
+    summary = utils.rfm_summary(new, "customer_id", "date", monetary_value_col="value", time_unit="D")
+    summary = summary.set_index("customer_id").sort_index()
+    ours = _summary(transactions, customers).sort_index()
+    assert summary.index.equals(ours.index)
+    assert np.array_equal(summary["frequency"].to_numpy(), ours["frequency"].to_numpy())
+    assert (summary["recency"] <= summary["T"]).all()
+    ordered = new.sort_values(["customer_id", "period"])
+    repeats = ordered[ordered.duplicated("customer_id")].groupby("customer_id")["value"].mean()
+    expected = repeats.reindex(summary.index, fill_value=0.0)
+    np.testing.assert_allclose(summary["monetary_value"].to_numpy(), expected.to_numpy(), rtol=1e-6)

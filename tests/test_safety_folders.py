@@ -88,7 +88,8 @@ def test_validate_refuses_a_folder_holding_other_files(tmp_path, capsys):
     assert "relsim did not write (notes.md)" in one_line_error(capsys, "--out")
     assert snapshot(out) == {"notes.md": hashlib.sha256(b"mine").hexdigest()}
     # --force writes the report beside the notes, which stay as they were
-    assert main(["validate", "--spec", str(spec), "--config", "", "--out", str(out), "--force"]) == 0
+    command = ["validate", "--spec", str(spec), "--config", "", "--out", str(out), "--force", "--holdout", "none"]
+    assert main(command) == 0
     assert (out / "notes.md").read_text() == "mine" and (out / "REPORT.md").is_file()
 
 

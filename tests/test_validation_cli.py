@@ -35,6 +35,22 @@ def write_spec(folder, targets: str, replications: int = 2, extra: str = "") -> 
     return str(path)
 
 
+def write_holdout(folder, low: float = -1.0, high: float = 1.0, counts: bool = True) -> str:
+    """A tiny hold-out file: the lifetime-profit scenario at a small size, one target with the given range."""
+    path = folder / "holdout.toml"
+    path.write_text(
+        "[meta]\nreplications = 2\nseed = 11\n"
+        '[scenarios.lifetime_profit]\nsegment = "mass_consumer"\npurchase_mode = "noncontractual"\n'
+        'level = "reactive"\nn_customers = 400\nyears = 3\n'
+        '[targets.lifetime_profit_correlation]\nscenario = "lifetime_profit"\nsource = "Someone (2002). A study."\n'
+        f'published = "a correlation"\nrule = "range"\nlow = {low}\nhigh = {high}\ncounts = {str(counts).lower()}\n'
+    )
+    return str(path)
+
+
+NO_HOLDOUT = ["--holdout", "none"]
+
+
 def agent_target(name: str, value: float, calibrate: bool = False) -> str:
     return (
         f'[targets.{name}]\nexperiment = "channel_costs"\nmeasure = "cost_per_agent_contact"\nsource = "s"\n'
@@ -83,17 +99,32 @@ def test_validate_passes_with_exit_0_and_reports_each_kind(tmp_path, capsys):
         tmp_path, agent_target("held_out", AGENT_COST) + agent_target("fitted", AGENT_COST, calibrate=True)
     )
     out = tmp_path / "report"
-    assert main(["validate", "--spec", spec, "--config", "", "--out", str(out), "--workers", "2"]) == 0
+    holdout = write_holdout(tmp_path)
+    command = ["validate", "--spec", spec, "--config", "", "--out", str(out), "--workers", "2", "--holdout", holdout]
+    assert main(command) == 0
     captured = capsys.readouterr()
     assert "2 of 2 targets pass: 1 of 1 out-of-sample, 0 of 0 verification, 1 of 1 calibration" in captured.out
+    assert "hold-out: 1 of 1 pass (0 fail, 0 not applicable)" in captured.out
     assert "relsim validate" in captured.err and "replication" in captured.err  # the progress line
+    assert "hold-out" in captured.err  # the hold-out file's own progress line
     files = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))  # (not relsim's marker and lock)
-    assert files == ["REPORT.md", "fitted.png", "held_out.png", "measurements.csv", "results.csv"]
+    assert files == ["REPORT.md", "fitted.png", "held_out.png", "holdout.csv", "measurements.csv", "results.csv"]
     report = (out / "REPORT.md").read_text()
-    assert "1 calibration targets (fitted by `relsim calibrate`; 1 of 1 pass)" in report
-    assert "1 out-of-sample targets (not used in fitting; 1 of 1 pass)" in report
-    assert "## Out-of-sample targets: 1 of 1 pass" in report and "## Calibration targets (fitted): 1 of 1" in report
-    assert report.index("[held_out]") < report.index("## Calibration") < report.index("[fitted]")
+    lines = report.splitlines()
+    assert lines[2] == "**hold-out: 1 of 1 pass (0 fail, 0 not applicable).**"  # the count comes first
+    sections = [line for line in lines if line.startswith("## ")]
+    assert sections == [
+        "## Hold-out targets",
+        "## Verification targets (tests of the code): 0 of 0 pass",
+        "## Calibration targets (fitted): 1 of 1 pass",
+    ]
+    # every kind in its own section: the hold-out file's target and the unfitted one before the fitted one
+    held_row = next(line for line in lines if line.startswith("| lifetime_profit_correlation |"))
+    assert "Someone (2002)" in held_row and "a correlation" in held_row and held_row.endswith("| pass |")
+    assert report.index(held_row) < report.index("[held_out]") < report.index("## Verification")
+    assert report.index("## Calibration") < report.index("[fitted]")
+    measured = pd.read_csv(out / "holdout.csv").iloc[0]
+    assert f"{measured['mean']:.3g} ({interval_text(measured['ci_low'], measured['ci_high'])})" in held_row
 
 
 @pytest.mark.parametrize(
@@ -102,10 +133,56 @@ def test_validate_passes_with_exit_0_and_reports_each_kind(tmp_path, capsys):
 def test_validate_exits_1_naming_the_failed_targets(tmp_path, capsys, calibrate, kind):
     spec = write_spec(tmp_path, agent_target("fine", AGENT_COST) + agent_target("missed", AGENT_COST + 1, calibrate))
     out = tmp_path / "report"
-    assert main(["validate", "--spec", spec, "--config", "", "--out", str(out), "--workers", "1"]) == 1
+    assert main(["validate", "--spec", spec, "--config", "", "--out", str(out), "--workers", "1", *NO_HOLDOUT]) == 1
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last == f"relsim validate: 1 target(s) failed ({kind}: missed)"
     assert (out / "REPORT.md").is_file()  # the report is still written
+
+
+@pytest.mark.parametrize("counts", [True, False], ids=["counted", "not-counted"])
+def test_a_failing_hold_out_target_exits_1_and_is_named(tmp_path, capsys, counts):
+    spec = write_spec(tmp_path, agent_target("fine", AGENT_COST))
+    holdout = write_holdout(tmp_path, low=5.0, high=6.0, counts=counts)  # a correlation can never lie there
+    out = tmp_path / "report"
+    assert main(["validate", "--spec", spec, "--config", "", "--out", str(out), "--holdout", holdout]) == 1
+    captured = capsys.readouterr()
+    last = captured.err.strip().splitlines()[-1]
+    assert last == "relsim validate: 1 target(s) failed (hold-out: lifetime_profit_correlation)"
+    report = (out / "REPORT.md").read_text()
+    row = next(line for line in report.splitlines() if line.startswith("| lifetime_profit_correlation |"))
+    assert row.endswith("| **fail** |") and f"| {'yes' if counts else 'no'} |" in row
+    # only counted targets enter the count; a target reported but not counted is still a failure for the exit code
+    assert report.splitlines()[2] == f"**hold-out: 0 of {int(counts)} pass ({int(counts)} fail, 0 not applicable).**"
+
+
+def test_without_hold_out_the_report_says_it_tests_nothing(tmp_path):
+    spec = write_spec(tmp_path, agent_target("fine", AGENT_COST))
+    out = tmp_path / "report"
+    assert main(["validate", "--spec", spec, "--config", "", "--out", str(out), *NO_HOLDOUT]) == 0
+    report = (out / "REPORT.md").read_text()
+    assert report.splitlines()[2] == "**hold-out: not run (--holdout none).**"
+    assert "tests nothing about the model" in report and not (out / "holdout.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda text: text.replace('rule = "range"', 'rule = "about"'), "targets.lifetime_profit_correlation.rule"),
+        (lambda text: text.replace("low = 5.0\n", ""), "targets.lifetime_profit_correlation.low"),
+        (lambda text: text.replace('"lifetime_profit"\nsource', '"nowhere"\nsource'), "scenario"),
+        (lambda text: text.replace("[meta]", "[metadata]"), "meta"),
+    ],
+    ids=["rule", "bound", "scenario", "meta"],
+)
+def test_a_bad_hold_out_file_is_refused_before_anything_runs(tmp_path, capsys, monkeypatch, edit, field):
+    spec = write_spec(tmp_path, agent_target("fine", AGENT_COST))
+    holdout = write_holdout(tmp_path, low=5.0, high=6.0)
+    (tmp_path / "holdout.toml").write_text(edit((tmp_path / "holdout.toml").read_text()))
+    monkeypatch.setattr(validation, "measure", _must_not_run)
+    out = tmp_path / "report"
+    assert main(["validate", "--spec", spec, "--config", "", "--out", str(out), "--holdout", holdout]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and field in error and not out.exists()
 
 
 def test_validate_refuses_one_replication(tmp_path, capsys):
@@ -120,7 +197,7 @@ def test_validate_refuses_one_replication(tmp_path, capsys):
 def test_a_measure_the_experiment_does_not_report_is_named(tmp_path, capsys):
     typo = agent_target("agent", AGENT_COST).replace("cost_per_agent_contact", "cost_per_agent_contacts")
     out = tmp_path / "report"
-    assert main(["validate", "--spec", write_spec(tmp_path, typo), "--config", "", "--out", str(out)]) == 2
+    assert main(["validate", "--spec", write_spec(tmp_path, typo), "--config", "", "--out", str(out), *NO_HOLDOUT]) == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("relsim: error: targets.agent.measure: channel_costs measures ")
     assert "cost_per_agent_contact," in error and not out.exists()
@@ -190,3 +267,15 @@ def test_calibrate_force_replaces_only_its_own_files(tmp_path, capsys, monkeypat
     assert main(["calibrate", "--spec", spec, "--out", str(foreign), "--force", *FAST]) == 2
     assert "not written by relsim calibrate" in capsys.readouterr().err
     assert foreign.read_text() == "churn_intercept = -3.0\n"
+
+
+def test_json_lists_the_hold_out_targets_with_their_kind(tmp_path, capsys):
+    spec = write_spec(tmp_path, agent_target("fine", AGENT_COST))
+    out = tmp_path / "report"
+    holdout = write_holdout(tmp_path)
+    assert main(["validate", "--spec", spec, "--config", "", "--out", str(out), "--json", "--holdout", holdout]) == 0
+    records = {record["target"]: record for record in json.loads(capsys.readouterr().out)}
+    assert records["fine"]["kind"] == "out-of-sample"
+    held = records["lifetime_profit_correlation"]
+    assert held["kind"] == "hold-out" and held["verdict"] == "pass" and held["passed"] is True
+    assert held["simulated"] == pytest.approx(pd.read_csv(out / "holdout.csv")["mean"].iloc[0])

@@ -16,11 +16,17 @@ import threading
 from collections.abc import Sequence
 
 from sim import __version__
-from sim.cli import experiments, findings, model, viz
+from sim.cli import experiments, findings, model, validation, viz
 from sim.cli.common import Parser, holding
 from sim.errors import ConfigError
 
-COMMANDS = {**model.COMMANDS, **experiments.COMMANDS, **findings.COMMANDS, **viz.COMMANDS}
+COMMANDS = {
+    **model.COMMANDS,
+    **experiments.COMMANDS,
+    **validation.COMMANDS,
+    **findings.COMMANDS,
+    **viz.COMMANDS,
+}
 
 
 def build_parser() -> Parser:

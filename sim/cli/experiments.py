@@ -1,4 +1,4 @@
-"""The experiments' commands: matrix, validate, calibrate, sweep, phase and sensitivity.
+"""The experiments' commands: matrix, sweep, phase and sensitivity (validate and calibrate: sim/cli/validation.py).
 
 Each handler checks its options, hands the spec to its experiment (which runs on the one engine) and prints a
 short summary; the experiment modules never parse arguments or print.
@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from sim.cli.common import (
-    DEFAULT_BASE,
     add_execution_options,
     add_force_option,
     at_least,
@@ -96,163 +93,6 @@ def matrix(args: argparse.Namespace) -> int:
         )
     print(f"  report: {out / 'REPORT.md'}")
     return 0
-
-
-# --- relsim validate / calibrate ----------------------------------------------------------------------------------
-VALIDATION_SPEC = "experiments/validation.toml"
-VALIDATE_EXIT = (
-    "Exit status: 0 when every target passes; 1 when the report was written but at least one target failed (the "
-    "failing targets are named on stderr, out-of-sample and calibration targets separately); 2 for bad input."
-)
-
-
-def add_validate(commands: Any) -> None:
-    validate = commands.add_parser(
-        "validate",
-        help="reproduce the stylized facts and write the validation report (exit 1 if a target fails)",
-        description="Run every experiment of the targets file over its replications (on the engine: --workers, "
-        "--dask, --scheduler; the numbers do not depend on them) and write REPORT.md, CSVs and one figure per "
-        "target. " + VALIDATE_EXIT,
-    )
-    validate.add_argument("--spec", default=VALIDATION_SPEC, help=f"targets file (TOML; default {VALIDATION_SPEC})")
-    validate.add_argument(
-        "--config", metavar="FILE.toml", default=DEFAULT_BASE, help="base config (default: the calibrated one)"
-    )
-    validate.add_argument("--out", default="results/validation", help="report folder")
-    validate.add_argument(
-        "--replications", type=int, metavar="R",
-        help="seeds per experiment (default: the spec's; at least 2, since every value is shown with its 95%% CI)",
-    )  # fmt: skip
-    validate.add_argument("--json", action="store_true", help="print the table as JSON")
-    add_execution_options(validate)
-    add_force_option(validate)
-
-
-def validate(args: argparse.Namespace) -> int:
-    from sim.experiments import validation
-    from sim.viz.validation import LEGACY, interval_text, write_report
-
-    if args.replications is not None and args.replications < validation.MIN_REPLICATIONS:
-        raise ConfigError(
-            "--replications",
-            f"must be at least {validation.MIN_REPLICATIONS}: a 95 % interval needs two replications; got "
-            f"{args.replications}",
-        )
-    evaluator = requested_evaluator(args)
-    spec = validation.load_spec(resolve_spec(args.spec))
-    base = validation.base_config(args.config)
-    relax_limits(args)
-    hold_output(args.out, "validate", force=args.force, legacy=LEGACY)
-    if args.replications:
-        spec.replications = args.replications
-    started = time.perf_counter()
-    with _Progress("relsim validate", "replication") as bar:
-        measurements = validation.measure(spec, base, evaluator=evaluator, progress=bar.advance)
-    table = validation.compare(spec, measurements)
-    report = write_report(args.out, spec, args.config, table, measurements, time.perf_counter() - started)
-    if args.json:
-        print(validation.summary_json(table))
-    else:
-        for row in table.itertuples():
-            print(
-                f"{'pass' if row.passed else 'FAIL'}  {row.target:28s} {row.kind:13s} {row.simulated:10.4g} "
-                f"({interval_text(row.ci_low, row.ci_high)})   want {row.wanted}"
-            )
-        tally = validation.counts(table)
-        (test_passed, tests), (fit_passed, fits) = tally[validation.OUT_OF_SAMPLE], tally[validation.CALIBRATION]
-        check_passed, checks = tally[validation.VERIFICATION]
-        print(
-            f"{int(table['passed'].sum())} of {len(table)} targets pass: {test_passed} of {tests} out-of-sample, "
-            f"{check_passed} of {checks} verification, {fit_passed} of {fits} calibration (fitted); report: {report}"
-        )
-    failed = validation.failures(table)
-    if any(failed.values()):
-        named = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in failed.items() if names)
-        sys.stderr.write(f"relsim validate: {sum(map(len, failed.values()))} target(s) failed ({named})\n")
-        return 1
-    return 0
-
-
-def add_calibrate(commands: Any) -> None:
-    calibrate = commands.add_parser(
-        "calibrate",
-        help="fit the behavioural parameters to the calibration targets (writes a new file)",
-        description="Fit the spec's [calibration.parameters] to its targets marked calibrate = true (Powell's "
-        "method, simulated method of moments) and write the fitted values as a config file. By default the file "
-        "is new (out/calibrated-<spec hash>.toml): the committed experiments/calibrated.toml changes only when "
-        "named with --out and --force. A file relsim calibrate did not write is never replaced.",
-    )
-    calibrate.add_argument("--spec", default=VALIDATION_SPEC, help=f"targets file (TOML; default {VALIDATION_SPEC})")
-    calibrate.add_argument("--config", metavar="FILE.toml", help="starting config (default: model defaults)")
-    calibrate.add_argument(
-        "--out", metavar="FILE.toml",
-        help="where to write the fitted config (default: out/calibrated-<spec hash>.toml); refused if it exists",
-    )  # fmt: skip
-    calibrate.add_argument(
-        "--force", action="store_true",
-        help="replace an existing --out file, provided relsim calibrate wrote it (never any other file)",
-    )  # fmt: skip
-    calibrate.add_argument("--max-evaluations", type=int, default=250, help="budget of objective evaluations")
-    calibrate.add_argument("--replications", type=int, default=2, help="seeds per objective evaluation")
-    add_execution_options(calibrate)
-
-
-def calibrate(args: argparse.Namespace) -> int:
-    from sim.experiments import validation
-
-    at_least("--max-evaluations", args.max_evaluations)
-    at_least("--replications", args.replications)
-    evaluator = requested_evaluator(args)
-    spec = validation.load_spec(resolve_spec(args.spec))
-    base = validation.base_config(args.config)
-    out = validation.check_out(args.out or validation.default_path(spec), args.force)
-    relax_limits(args)
-    with _Progress("relsim calibrate", "evaluation") as bar:
-        result = validation.calibrate(
-            spec, base, args.replications, args.max_evaluations, evaluator, progress=bar.evaluation
-        )
-    path = validation.write_calibrated(result, out, spec)
-    for name, value in result.parameters.items():
-        print(f"{name} = {value}")
-    for row in result.fitted.itertuples():
-        print(f"{'pass' if row.passed else 'FAIL'}  {row.target:28s} {row.simulated:8.3f}   want {row.wanted}")
-    print(f"objective {result.objective:.3f} after {result.evaluations} evaluations; wrote {path}")
-    return 0
-
-
-class _Progress:
-    """A progress line on stderr (tqdm, a dependency of mesa) fed by the experiments' progress callbacks; drawn
-    from the first callback on, when the total is known."""
-
-    def __init__(self, description: str, unit: str) -> None:
-        self.description, self.unit = description, unit
-        self._tqdm: Any = None
-
-    def __enter__(self) -> _Progress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._tqdm is not None:
-            self._tqdm.close()
-
-    def _line(self, total: int | None) -> Any:
-        if self._tqdm is None:
-            from tqdm import tqdm
-
-            self._tqdm = tqdm(desc=self.description, unit=self.unit, total=total, file=sys.stderr, mininterval=0.5)
-        return self._tqdm
-
-    def advance(self, done: int, total: int) -> None:
-        """measure's callback: replications done of total."""
-        line = self._line(total)
-        line.update(done - line.n)
-
-    def evaluation(self, count: int, objective: float, best: float) -> None:
-        """calibrate's callback: evaluations so far (Powell's total is not known in advance), the last and the
-        best objective."""
-        line = self._line(None)
-        line.set_postfix_str(f"objective {objective:.3f}, best {best:.3f}", refresh=False)
-        line.update(count - line.n)
 
 
 # --- relsim sweep / phase / sensitivity ---------------------------------------------------------------------------
@@ -359,8 +199,6 @@ def sensitivity(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "matrix": (add_matrix, matrix),
-    "validate": (add_validate, validate),
-    "calibrate": (add_calibrate, calibrate),
     "sweep": (add_sweep, sweep),
     "sensitivity": (add_sensitivity, sensitivity),
     "phase": (add_phase, phase),

@@ -42,7 +42,7 @@ def add_holdout(commands: Any) -> None:
 
 def holdout(args: argparse.Namespace) -> int:
     from sim.experiments.validation import base_config
-    from sim.experiments.validation.holdout import holdout_table, load_holdout, run_holdout
+    from sim.experiments.validation.holdout import headline, holdout_table, load_holdout, run_holdout
     from sim.viz.validation import HOLDOUT_FILES, interval_text, write_holdout_report
 
     at_least("--replications", args.replications, 2)  # every value is shown with its CI
@@ -57,9 +57,7 @@ def holdout(args: argparse.Namespace) -> int:
     for row in table.itertuples():
         print(f"{row.verdict:15s} {row.target:36s} {row.mean:10.4g} ({interval_text(row.ci_low, row.ci_high)})   "
               f"want {row.wanted}{'' if row.counts else '  [not counted]'}")
-    counted = table[table["counts"]]
-    print(f"{int((counted['verdict'] == 'pass').sum())} of {len(counted)} counted hold-out targets pass; "
-          f"report: {report}")
+    print(f"{headline(table)}; report: {report}")
     return 0
 
 

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from sim.experiments.validation import CALIBRATION, OUT_OF_SAMPLE, VERIFICATION, Spec, Target, counts
+from sim.experiments.validation.holdout import Holdout, headline
+from sim.experiments.validation.holdout import tally as hold_tally
 from sim.files import staged_folder
 
 LEGACY = ("REPORT.md", "results.csv", "measurements.csv", "*.png")  # an earlier relsim's report (no marker)
@@ -31,9 +33,16 @@ def interval_text(low: float, high: float) -> str:
 
 
 def write_report(
-    out: str | Path, spec: Spec, base_path: str | None, table: pd.DataFrame, measurements: pd.DataFrame, seconds: float
+    out: str | Path,
+    spec: Spec,
+    base_path: str | None,
+    table: pd.DataFrame,
+    measurements: pd.DataFrame,
+    seconds: float,
+    holdout: Holdout | None = None,
 ) -> Path:
-    """REPORT.md, results.csv and one figure per target, written to a scratch folder and moved into place."""
+    """REPORT.md, results.csv and one figure per target of the targets file, and holdout.csv with the hold-out
+    file's targets, written to a scratch folder and moved into place."""
     out = Path(out)
     with staged_folder(out, "validate", legacy=LEGACY) as scratch:
         table.to_csv(scratch / "results.csv", index=False)
@@ -42,7 +51,9 @@ def write_report(
             values = measurements.loc[measurements["experiment"] == target.experiment, target.measure].dropna()
             figure = target_figure(target, row, values)
             figure.savefig(scratch / f"{row.target}.png", dpi=110)
-        (scratch / "REPORT.md").write_text("\n".join(report_lines(spec, base_path, table, seconds)) + "\n")
+        (scratch / "REPORT.md").write_text("\n".join(report_lines(spec, base_path, table, seconds, holdout)) + "\n")
+        if holdout is not None:
+            holdout.table.to_csv(scratch / "holdout.csv", index=False)
         measurements.to_csv(scratch / "measurements.csv", index=False)
     return out / "REPORT.md"
 
@@ -76,48 +87,100 @@ def target_figure(target: Target, row: Any, values: pd.Series) -> Figure:
     return figure
 
 
-def report_lines(spec: Spec, base_path: str | None, table: pd.DataFrame, seconds: float) -> list[str]:
-    """REPORT.md: how it was made, the counts by kind of target, then one table per kind (out of sample first)."""
+def report_lines(
+    spec: Spec, base_path: str | None, table: pd.DataFrame, seconds: float, holdout: Holdout | None = None
+) -> list[str]:
+    """REPORT.md: how it was made, one line per kind of target, then the hold-out, verification and calibration
+    sections apart (``holdout``: the hold-out file's table, or None when it was not run)."""
     tally = counts(table)
-    test_passed, test_total = tally[OUT_OF_SAMPLE]
-    fit_passed, fit_total = tally[CALIBRATION]
+    (test_passed, test_total), (fit_passed, fit_total) = tally[OUT_OF_SAMPLE], tally[CALIBRATION]
     check_passed, check_total = tally[VERIFICATION]
     lines = [
         "# Validation report",
         "",
+        f"**{headline(holdout.table) if holdout else 'hold-out: not run (--holdout none)'}.**",
+        "",
         "Regenerate with `relsim validate` (spec `experiments/validation.toml`, hash "
         f"`{spec.digest}`; base config: `{base_path or 'model defaults'}`; {spec.replications} replications "
-        f"per experiment, seeds from the engine's seed rule with root {spec.seed}; {seconds:.0f} s).",
+        f"per experiment, seeds from the engine's seed rule with root {spec.seed}"
+        + (f"; hold-out file `{holdout.path}`, {holdout.replications} replications per scenario" if holdout else "")
+        + f"; {seconds:.0f} s).",
         "",
-        f"**{len(table)} targets: {fit_total} calibration targets (fitted by `relsim calibrate`; {fit_passed} of "
-        f"{fit_total} pass), {check_total} verification targets (input echoes, identities and signs fixed by the "
-        f"rules: tests of the code, not of the model; {check_passed} of {check_total} pass) and {test_total} "
-        f"out-of-sample targets (not used in fitting; {test_passed} of {test_total} pass).** A calibration target "
-        "that passes shows that the fit worked, not that the model is valid; only the out-of-sample targets test "
-        "it, with the hold-out targets of issue 13 (`relsim holdout`, results/holdout/HOLDOUT.md).",
+        "Three kinds of target, kept apart:",
         "",
-        "Simulated values are means over replications with a t-based 95 % confidence interval; point targets pass "
-        "when the mean lies within the tolerance, range and directional targets when the whole interval lies "
-        "inside the range. `relsim validate` exits with status 1 when any target fails.",
+        "- **Hold-out** (the test of the model): the targets of the hold-out file, fixed on 2026-11-29 before any fit "
+        "and never used in fitting (docs/HOLDOUT.md), "
+        + (f"{tally_text(holdout.table)}; " if holdout else "not run; ")
+        + f"and {test_total} older out-of-sample targets of the targets file, not used in fitting either "
+        f"({test_passed} of {test_total} pass).",
+        f"- **Verification** (tests of the code, not of the model: input echoes, identities and signs fixed by the "
+        f"rules): {check_passed} of {check_total} pass.",
+        f"- **Calibration** (fitted by `relsim calibrate`; a pass shows that the fit worked, not that the model is "
+        f"valid; identification: results/calibration/IDENTIFICATION.md): {fit_passed} of {fit_total} pass.",
+        "",
+        "Simulated values are means over replications with a t-based 95 % confidence interval (90 % for the "
+        "hold-out file's equivalence rule). Point targets pass when the mean lies within the tolerance, range and "
+        "directional targets when the whole interval lies inside the range. " + EXIT_NOTE,
+        "",
+        "## Hold-out targets",
     ]
-    titles = (
-        (OUT_OF_SAMPLE, "Out-of-sample targets"),
-        (VERIFICATION, "Verification targets (tests of the code)"),
-        (CALIBRATION, "Calibration targets (fitted)"),
-    )
+    lines += holdout_lines(holdout)
+    lines += ["", f"### Older out-of-sample targets (experiments/validation.toml): {test_passed} of {test_total} pass"]
+    lines += target_rows(table.loc[table["kind"] == OUT_OF_SAMPLE])
+    titles = ((VERIFICATION, "Verification targets (tests of the code)"), (CALIBRATION, "Calibration targets (fitted)"))
     for kind, title in titles:
-        rows = table.loc[table["kind"] == kind]
-        lines += ["", f"## {title}: {tally[kind][0]} of {tally[kind][1]} pass", ""]
-        if rows.empty:
-            lines.append("None.")
-            continue
-        lines += ["| target | what | source | simulated (95 % CI) | target | result |", "|---|---|---|---|---|---|"]
-        for row in rows.itertuples():
-            lines.append(
-                f"| [{row.target}]({row.target}.png) | {row.description} | {row.source} | "
-                f"{row.simulated:.3g} ({interval_text(row.ci_low, row.ci_high)}) | {row.wanted} | "
-                f"{'pass' if row.passed else '**fail**'} |"
-            )
+        lines += ["", f"## {title}: {tally[kind][0]} of {tally[kind][1]} pass"]
+        lines += target_rows(table.loc[table["kind"] == kind])
+    return lines
+
+
+EXIT_NOTE = (
+    "`relsim validate` exits with status 1 when any target fails, of any kind (a hold-out target that does not "
+    "apply is not a failure); the report is written either way."
+)
+
+
+def tally_text(table: pd.DataFrame) -> str:
+    count = hold_tally(table)
+    return (
+        f"{count['pass']} of {count['counted']} counted targets pass, {count['fail']} fail and "
+        f"{count['not applicable']} do not apply ({count['not counted']} more reported but not counted)"
+    )
+
+
+def target_rows(rows: pd.DataFrame) -> list[str]:
+    """A targets-file section: each target with its source, published number, measured value and result."""
+    if rows.empty:
+        return ["", "None."]
+    lines = ["", "| target | what | source | published (acceptance) | measured (95 % CI) | result |"]
+    lines.append("|---|---|---|---|---|---|")
+    for row in rows.itertuples():
+        lines.append(
+            f"| [{row.target}]({row.target}.png) | {row.description} | {row.source} | {row.wanted} | "
+            f"{row.simulated:.3g} ({interval_text(row.ci_low, row.ci_high)}) | {'pass' if row.passed else '**fail**'} |"
+        )
+    return lines
+
+
+def holdout_lines(holdout: Holdout | None) -> list[str]:
+    """The hold-out file's section: counted targets first, then those reported but not counted."""
+    if holdout is None:
+        return ["", "Not run (`--holdout none`): this report tests nothing about the model."]
+    table = holdout.table
+    lines = [
+        "",
+        f"### Fixed before any fit ({holdout.path}): {tally_text(table)}",
+        "",
+        "| target | counted | source | published | acceptance | measured (CI) | result |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in table.sort_values("counts", ascending=False, kind="stable").itertuples():
+        measured = "n/a" if math.isnan(row.mean) else f"{row.mean:.3g} ({interval_text(row.ci_low, row.ci_high)})"
+        verdict = "**fail**" if row.verdict == "fail" else row.verdict
+        lines.append(
+            f"| {row.target} | {'yes' if row.counts else 'no'} | {row.source} | {row.published} | {row.wanted} | "
+            f"{measured} | {verdict} |"
+        )
     return lines
 
 
@@ -125,9 +188,6 @@ def write_holdout_report(out: str | Path, table: pd.DataFrame, replications: int
     """The hold-out report (experiments/holdout.toml): HOLDOUT.md and holdout.csv, written atomically. A folder of
     its own, so that the calibration report and the hold-out report are never mixed up."""
     out = Path(out)
-    counted = table[table["counts"]]
-    decided = counted[counted["verdict"] != "not applicable"]
-    passed = int((decided["verdict"] == "pass").sum())
     lines = [
         "# Hold-out targets (experiments/holdout.toml)",
         "",
@@ -136,8 +196,7 @@ def write_holdout_report(out: str | Path, table: pd.DataFrame, replications: int
         "",
         f"Base config: {base_path or 'model defaults'}; {replications} replications per scenario.",
         "",
-        f"**{passed} of {len(counted)} counted hold-out targets pass** ({len(counted) - len(decided)} not "
-        f"applicable, {len(decided) - passed} fail); {len(table) - len(counted)} more are reported but not counted "
+        f"**{headline(table)}**; {hold_tally(table)['not counted']} more are reported but not counted "
         "(they overlap calibration or are close to an identity).",
         "",
         "| target | counted | source | published | acceptance | measured | CI | verdict | not applied |",

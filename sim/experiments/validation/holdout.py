@@ -10,6 +10,8 @@ such, neither pass nor fail.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +27,40 @@ from sim.files import read_toml
 from sim.outputs.stats import mean_interval
 
 HOLDOUT_SPEC = "experiments/holdout.toml"
+
+
+@dataclass
+class Holdout:
+    """A judged hold-out file: where it came from, the replications per scenario and one row per target."""
+
+    path: str
+    replications: int
+    table: pd.DataFrame
 NOT_CONFIG = ("describe", "precondition", "runs", "policies")  # scenario keys that are not overrides
 
 
-def load_holdout(path: str | Path = HOLDOUT_SPEC) -> dict[str, Any]:
-    spec, _ = read_toml(path, "--spec")
+RULES = {"range": ("low", "high"), "sign": (), "equivalence": ("low", "high")}
+
+
+def load_holdout(path: str | Path = HOLDOUT_SPEC, option: str = "--spec") -> dict[str, Any]:
+    """Read and check a hold-out file; every problem is a ConfigError naming the key (``option``: the command's
+    option that named the file)."""
+    spec, _ = read_toml(path, option)
     for key in ("meta", "scenarios", "targets"):
         if not isinstance(spec.get(key), dict):
             raise ConfigError(key, f"missing table [{key}] in {path}")
     for name, target in spec["targets"].items():
+        for key in ("scenario", "source", "published", "rule"):
+            if key not in target:
+                raise ConfigError(f"targets.{name}.{key}", f"missing in {path}")
         if target["scenario"] not in HOLDOUT_EXPERIMENTS:
             raise ConfigError(f"targets.{name}.scenario", f"must be one of {', '.join(HOLDOUT_EXPERIMENTS)}")
+        if target["rule"] not in RULES:
+            raise ConfigError(f"targets.{name}.rule", f"must be one of {', '.join(RULES)}")
+        bounds = RULES[target["rule"]] or (("above",) if "above" in target else ("below",))
+        for bound in bounds:
+            if not isinstance(target.get(bound), (int, float)):
+                raise ConfigError(f"targets.{name}.{bound}", f"a number is needed for rule {target['rule']!r}")
     return spec
 
 
@@ -58,13 +83,17 @@ def run_scenario(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_holdout(
-    base: Config, spec: dict[str, Any], replications: int | None = None, evaluator: Evaluator | None = None
+    base: Config,
+    spec: dict[str, Any],
+    replications: int | None = None,
+    evaluator: Evaluator | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, list[dict]]:
     """Every scenario used by a target, ``replications`` times (default: the file's), as lists of measurements.
 
     Replication r of every scenario has the seed ``derive_seed(file seed, r)`` (the engine's seed rule; common random
     numbers across scenarios); the replications run on ``evaluator`` (default: a process per core), and the
-    results do not depend on it."""
+    results do not depend on it. ``progress(done, total)`` is called before the first replication and after each."""
     count = replications or int(spec["meta"]["replications"])
     seed = int(spec["meta"]["seed"])
     needed = sorted({target["scenario"] for target in spec["targets"].values()})
@@ -79,9 +108,13 @@ def run_holdout(
         for index in range(count)
     ]
     results: dict[str, list[dict]] = {name: [{} for _ in range(count)] for name in needed}
+    if progress:
+        progress(0, len(tasks))
     with evaluator or make_evaluator() as running:
-        for position, values in running.evaluate(run_scenario, tasks):
+        for done, (position, values) in enumerate(running.evaluate(run_scenario, tasks), start=1):
             results[tasks[position]["scenario"]][position % count] = values
+            if progress:
+                progress(done, len(tasks))
     return results
 
 
@@ -123,3 +156,24 @@ def holdout_table(spec: dict[str, Any], results: dict[str, list[dict]]) -> pd.Da
             }
         )
     return pd.DataFrame(rows)
+
+
+def tally(table: pd.DataFrame) -> dict[str, int]:
+    """The counted targets by verdict: how many pass, fail and do not apply (the headline of both reports)."""
+    counted = table.loc[table["counts"], "verdict"]
+    return {
+        "counted": len(counted),
+        "pass": int((counted == "pass").sum()),
+        "fail": int((counted == "fail").sum()),
+        "not applicable": int((counted == "not applicable").sum()),
+        "not counted": int((~table["counts"]).sum()),
+    }
+
+
+def headline(table: pd.DataFrame) -> str:
+    """One line: 'hold-out: 3 of 10 pass (5 fail, 2 not applicable)'."""
+    count = tally(table)
+    return (
+        f"hold-out: {count['pass']} of {count['counted']} pass ({count['fail']} fail, "
+        f"{count['not applicable']} not applicable)"
+    )
