@@ -175,6 +175,15 @@ def flip_point(x: np.ndarray, y: np.ndarray, slope: float) -> float:
     return float(np.mean(x) - np.mean(y) / slope)
 
 
+def beyond(x: np.ndarray, y: np.ndarray, slope: float, at: float, wins: np.ndarray) -> tuple[float, int]:
+    """The empirical check of a linear flip point: P(win) among the draws on the side of ``at`` where the fit
+    predicts the sign of ``y`` opposite to its mean, and how many draws lie there."""
+    x, wins = np.asarray(x, dtype=float), np.asarray(wins, dtype=float)
+    below = np.sign(slope) * np.sign(np.mean(y)) > 0  # the gap falls through zero towards lower x
+    side = x < at if below else x > at
+    return (float(wins[side].mean()) if side.any() else math.nan), int(side.sum())
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # The analytic reduction: profit per starting customer = m·v·R_L − K_L − C_L − A·v
 # ----------------------------------------------------------------------------------------------------------------

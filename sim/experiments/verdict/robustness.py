@@ -77,7 +77,8 @@ def what_would_change(x: np.ndarray, names: Sequence[str], gap: np.ndarray, wins
     whether his level won): the most influential parameter (largest |SRC|; largest |Spearman ρ| when the regression
     cannot be fitted), P(Kotler best) among the draws in its lowest and highest third, and where the linear fit puts
     the sign change of the gap along it; and the parameter whose flip point lies nearest the draws' mean in
-    standard deviations (the smallest change, linearly, at which the verdict changes), if inside the drawn range."""
+    standard deviations (the smallest change, linearly, at which the verdict changes), if inside the drawn range.
+    Each linear flip point comes with its empirical check: P(Kotler best) among the draws beyond it."""
     out: dict[str, Any] = {"p_best": float(np.mean(wins)) if len(wins) else math.nan, "r2": fit.get("r2", math.nan)}
     if not len(names) or len(gap) < 3:
         return out | {"parameter": ""}
@@ -93,9 +94,11 @@ def what_would_change(x: np.ndarray, names: Sequence[str], gap: np.ndarray, wins
         weight, measure = float(rhos[top]), "rho"
     low, high = stats.thirds(x[:, top], wins)
     column = x[:, top]
+    at = stats.flip_point(column, gap, float(fit["slope"][top]))
+    p_beyond, n_beyond = stats.beyond(column, gap, float(fit["slope"][top]), at, wins)
     out |= {"parameter": names[top], "measure": measure, "weight": weight, "p_low_third": low,
             "p_high_third": high, "drawn_low": float(column.min()), "drawn_high": float(column.max()),
-            "flip_at": stats.flip_point(column, gap, float(fit["slope"][top]))}  # fmt: skip
+            "flip_at": at, "p_beyond": p_beyond, "draws_beyond": n_beyond}  # fmt: skip
     nearest, distance = "", math.inf
     for j, name in enumerate(names):
         at = stats.flip_point(x[:, j], gap, float(fit["slope"][j]))
@@ -104,5 +107,8 @@ def what_would_change(x: np.ndarray, names: Sequence[str], gap: np.ndarray, wins
         if inside and abs(at - x[:, j].mean()) / sd < distance:
             nearest, distance, nearest_at = name, abs(at - x[:, j].mean()) / sd, at
     if nearest:
-        out |= {"nearest_parameter": nearest, "nearest_flip_at": nearest_at, "nearest_sd": distance}
+        j = list(names).index(nearest)
+        p_beyond, n_beyond = stats.beyond(x[:, j], gap, float(fit["slope"][j]), nearest_at, wins)
+        out |= {"nearest_parameter": nearest, "nearest_flip_at": nearest_at, "nearest_sd": distance,
+                "nearest_p_beyond": p_beyond, "nearest_draws_beyond": n_beyond}  # fmt: skip
     return out

@@ -105,11 +105,22 @@ def hypercube_text(result: VerdictResult) -> str:
         table(frame)])  # fmt: skip
 
 
+def _check(p: float, draws: float) -> str:
+    """The empirical check of a linear flip point, in words."""
+    if not draws or not math.isfinite(p):
+        return " (no draw lies beyond it)"
+    return f" (among the {int(draws)} draws beyond it, P(Kotler best) is {prob(p)})"
+
+
 def changes_text(result: VerdictResult) -> str:
     c = result.changes
     if c.empty:
         return "No parameter draws: nothing to say."
-    lines = []
+    lines = ["Per cell: the parameter with the largest |SRC|, P(Kotler's level is best) among the draws in its lowest "
+             "and highest third, and where a linear fit of the gap puts the change of verdict; then the parameter "
+             "whose linear flip point needs the smallest change (in standard deviations of its draws). A linear flip "
+             "point is an extrapolation: the share of draws beyond it in which Kotler's level is best checks it "
+             "(when that share does not move, the fit misleads there).\n"]
     for row in c.itertuples():
         if not getattr(row, "parameter", ""):
             lines.append(f"- **{row.cell}**: too few draws to tell.")
@@ -124,10 +135,13 @@ def changes_text(result: VerdictResult) -> str:
             inside = row.drawn_low <= flip <= row.drawn_high
             text += (f"; the linear fit (R² {prob(row.r2)}) changes the verdict at {number(flip)}, "
                      f"{'inside' if inside else 'outside'} that range")  # fmt: skip
+            if inside:
+                text += _check(row.p_beyond, row.draws_beyond)
         nearest = getattr(row, "nearest_parameter", None)
         if isinstance(nearest, str) and nearest:
             text += (f". The smallest change that flips it (linearly): `{nearest}` at {number(row.nearest_flip_at)}, "
                      f"{row.nearest_sd:.1f} sd from the draws' mean")  # fmt: skip
+            text += _check(row.nearest_p_beyond, row.nearest_draws_beyond)
         elif math.isfinite(row.r2):
             text += ". No single drawn parameter flips it within its drawn range (linear fit)"
         lines.append(text + ".")
