@@ -35,8 +35,8 @@ def _tiny(spec: verdict.VerdictSpec) -> verdict.VerdictSpec:
     mapping = spec.mapping(spec.primary)
     hypercube = replace(spec.hypercube, samples=3, replications=2)
     factorial = replace(spec.factorial, draws=2)
-    return replace(spec, factorial=factorial, years=2, nominal_replications=2, draws=2, draw_replications=2, sensitivity_draws=4,
-                   robustness_elasticities=(0.0, 1.0), hypercube=hypercube, max_customers=300,
+    return replace(spec, factorial=factorial, years=2, nominal_replications=2, draws=2, draw_replications=2,
+                   sensitivity_draws=4, robustness_elasticities=(0.0, 1.0), hypercube=hypercube, max_customers=300,
                    mappings=(mapping,))  # fmt: skip
 
 

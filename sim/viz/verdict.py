@@ -70,7 +70,7 @@ def plot_hypercube(result: VerdictResult, path: Path) -> None:
     from matplotlib.figure import Figure
 
     cube = result.hypercube
-    fig = Figure(figsize=(8, 5.5))
+    fig = Figure(figsize=(9.5, 5.5))
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     colours = dict(zip(LEVEL_NAMES, ("#999999", "#4c72b0", "#55a868", "#dd8452", "#c44e52"), strict=False))
@@ -88,7 +88,7 @@ def plot_hypercube(result: VerdictResult, path: Path) -> None:
     ax.set_xlabel("customers")
     ax.set_ylabel("revenue per customer-year ($)")
     ax.set_title("Latin hypercube at the files' values (marker size: margin)")
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the points, never over them
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
