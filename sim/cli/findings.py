@@ -71,9 +71,10 @@ def add_verdict(commands: Any) -> None:
     parser = commands.add_parser(
         "verdict",
         help="the probabilistic verdict: P(Kotler's level is the most profitable) and the regret of following him",
-        description="Run Kotler's cells under pre-specified row mappings (segment, customers, revenue per customer) "
-        "and a factorial at the files' values (TOST against the best level) and over draws of the level, segment "
-        "and cost-elasticity priors; write CSVs, figures and REPORT.md (docs/VERDICT.md).",
+        description="Run Kotler's cells under pre-specified row mappings (segment, customers, revenue per customer), "
+        "a factorial and a Latin hypercube at the files' values (TOST against the best level) and over draws of the "
+        "level, segment and cost-elasticity priors (P(best), regret, standardised regression coefficients, the "
+        "robustness table, what would change each cell); write CSVs, figures and REPORT.md (docs/VERDICT.md).",
     )
     parser.add_argument("--quick", action="store_true", help=f"a first look in under 30 s ({VERDICT_QUICK_OUT}/)")
     parser.add_argument("--json", action="store_true", help="print one record per cell as JSON")

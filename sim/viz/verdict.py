@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.core.levels import LEVEL_NAMES
 from sim.errors import ConfigError
 from sim.experiments.verdict import VerdictResult, render_report
 from sim.files import staged_folder
@@ -62,8 +63,40 @@ def plot_regret(result: VerdictResult, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-TABLES = ("cells", "factorial", "scores", "robustness", "sensitivity", "reduction", "draws")
-FILES = (*(f"{name}.csv" for name in TABLES), "parameters.json", "p_best.png", "regret.png", "REPORT.md")
+def plot_hypercube(result: VerdictResult, path: Path) -> None:
+    """The Latin hypercube: customers × value per customer (log scales), coloured by the model's best level; a ring
+    marks the points where Kotler's level agrees (best or equivalent), the marker size the margin."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    cube = result.hypercube
+    fig = Figure(figsize=(9.5, 5.5))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    colours = dict(zip(LEVEL_NAMES, ("#999999", "#4c72b0", "#55a868", "#dd8452", "#c44e52"), strict=False))
+    for level in LEVEL_NAMES:
+        points = cube[cube["best"] == level] if len(cube) else cube
+        if len(points):
+            ax.scatter(points["n_customers"], points["revenue_per_customer"], s=20 + 200 * points["margin"],
+                       color=colours.get(level, "black"), alpha=0.75, label=f"best: {level}")  # fmt: skip
+    agree = cube[cube["agrees"]] if len(cube) else cube
+    if len(agree):
+        ax.scatter(agree["n_customers"], agree["revenue_per_customer"], s=60 + 260 * agree["margin"],
+                   facecolors="none", edgecolors="black", linewidths=1.2, label="Kotler agrees")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("customers")
+    ax.set_ylabel("revenue per customer-year ($)")
+    ax.set_title("Latin hypercube at the files' values (marker size: margin)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the points, never over them
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+TABLES = ("cells", "factorial", "scores", "robustness", "sensitivity", "reduction", "draws", "src", "fit", "changes",
+          "summary", "hypercube", "hypercube_summary")  # fmt: skip
+FILES = (*(f"{name}.csv" for name in TABLES), "parameters.json", "p_best.png", "regret.png", "hypercube.png",
+         "REPORT.md")  # fmt: skip
 
 
 def write_results(out_dir: str | Path, result: VerdictResult) -> Path:
@@ -81,11 +114,14 @@ def write_results(out_dir: str | Path, result: VerdictResult) -> Path:
             "nominal_replications": spec.nominal_replications, "draws": spec.draws,
             "alternative_draws": spec.alternative_draws, "draw_replications": spec.draw_replications,
             "elasticity": list(spec.elasticity), "primary": spec.primary,
+            "sensitivity_draws": spec.sensitivity_draws, "robustness_elasticities": list(spec.robustness_elasticities),
+            "hypercube": spec.hypercube.__dict__ if spec.hypercube else None,
             "mappings": {m.name: {row: u.__dict__ for row, u in m.rows.items()} for m in spec.mappings},
             "timings_s": result.timings, "evaluator": result.evaluator, "code_version": result.code_version,
         }  # fmt: skip
         (staging / "parameters.json").write_text(json.dumps(parameters, indent=2) + "\n")
         plot_p_best(result, staging / "p_best.png")
         plot_regret(result, staging / "regret.png")
+        plot_hypercube(result, staging / "hypercube.png")
         (staging / "REPORT.md").write_text(render_report(result))
     return out

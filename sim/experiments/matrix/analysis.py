@@ -64,6 +64,31 @@ def bootstrap_agreement(
     return np.concatenate(scores)
 
 
+def bootstrap_p_best(values: np.ndarray, recommended: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Per cell: the share of ``n`` resamples of the replications in which the recommended policy has the highest
+    mean profit (a tie goes to the lower policy, as in :func:`verdicts`). The resamples are those of
+    :func:`bootstrap_agreement` (same seed, same indices, every cell and level resampled together)."""
+    cells = values.shape[0]
+    if n == 0:
+        return np.full(cells, np.nan)
+    replications = values.shape[-1]
+    indices = np.random.default_rng(seed).integers(0, replications, size=(n, replications))
+    wins = np.zeros(cells)
+    for chunk in np.array_split(indices, max(1, n // 500)):  # bounded memory
+        means = np.moveaxis(values[:, :, chunk], 2, 0).mean(-1)  # (resample, cell, level)
+        wins += (means.argmax(-1) == recommended).sum(0)
+    return wins / n
+
+
+def relative_regret(values: np.ndarray, recommended: np.ndarray) -> np.ndarray:
+    """Per cell: (best mean − recommended mean) / |best mean| over the replications; 0 where it is the best."""
+    means = values.mean(-1)
+    best = means.max(-1)
+    lost = best - np.take_along_axis(means, recommended[:, None], -1)[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(lost <= 0.0, 0.0, lost / np.abs(best))
+
+
 def _summary_frame(
     values: dict[str, np.ndarray], confidence: float, cells: Sequence[str], labels: Sequence[str], label: str
 ) -> pd.DataFrame:
@@ -197,6 +222,8 @@ def analyse(
             "diff_ci_low": verdict["low"],
             "diff_ci_high": verdict["high"],
             "agreement": verdict["agreement"],
+            "p_recommended_best": bootstrap_p_best(uniform[metric], rec, spec.bootstrap, spec.bootstrap_seed),
+            "regret": relative_regret(uniform[metric], rec),
         }
     )
     mechanisms = []

@@ -13,29 +13,35 @@ from sim.experiments.matrix.analysis import MatrixResult
 from sim.experiments.matrix.spec import MatrixSpec, policies
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+CELL_FIELDS = ("cell", "recommended", "best", "p_recommended_best", "regret", "agrees", "best_minus_recommended",
+               "best_minus_recommended_ci_low", "best_minus_recommended_ci_high")  # fmt: skip
+LEVEL_FIELDS = ("level", "profit_mean", "profit_ci_low", "profit_ci_high", "retention_mean", "cost_to_serve_mean")
+
+
 def json_records(result: MatrixResult) -> list[dict[str, Any]]:
-    """Per cell × level results for ``relsim matrix --json``."""
-    columns = [
-        "cell",
-        "level",
-        "profit_mean",
-        "profit_ci_low",
-        "profit_ci_high",
-        "retention_mean",
-        "cost_to_serve_mean",
-        "best_level",
-        "recommended_level",
-        "agreement",
-    ]
-    frame = result.cells[columns].rename(columns={"retention_mean": "retention", "cost_to_serve_mean": "cost_to_serve"})
-    records = frame.to_dict("records")
-    for record in records:
-        for key, value in record.items():
-            if isinstance(value, np.generic):
-                record[key] = value.item()
-            if isinstance(record[key], float) and math.isnan(record[key]):
-                record[key] = None
+    """One record per cell for ``relsim matrix --json``: Kotler's level, the model's best, P(his level is best)
+    over bootstrap resamples of the replications, the regret (relative profit lost), the matrix's agreement, the
+    difference best − recommended with its CI, and the per-level results under ``levels``."""
+    v = result.verdicts.rename(columns={"recommended_level": "recommended", "best_level": "best",
+                                        "agreement": "agrees", "diff_mean": "best_minus_recommended",
+                                        "diff_ci_low": "best_minus_recommended_ci_low",
+                                        "diff_ci_high": "best_minus_recommended_ci_high"})
+    records = []
+    for row in v.to_dict("records"):
+        levels = result.cells[result.cells["cell"] == row["cell"]]
+        record = {key: _plain(row[key]) for key in CELL_FIELDS}
         record["metric"] = result.spec.metric
+        record["levels"] = [
+            {key.removesuffix("_mean") if key != "profit_mean" else key: _plain(level[key]) for key in LEVEL_FIELDS}
+            for level in levels.to_dict("records")
+        ]
+        records.append(record)
     return records
 
 

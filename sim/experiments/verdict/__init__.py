@@ -1,7 +1,7 @@
 """The probabilistic verdict on Kotler's matrix (issue 12, items 4-5): spec, plan, analysis, tables, report.
 
-``run_verdict(spec)`` runs the nominal and the draws sweeps on the one engine and returns a :class:`VerdictResult`;
-sim.viz.verdict writes its folder. docs/VERDICT.md explains the design.
+``run_verdict(spec)`` runs the experiment's sweeps (nominal, draws, sensitivity, robustness, hypercube) on the one
+engine and returns a :class:`VerdictResult`; sim.viz.verdict writes its folder. docs/VERDICT.md explains the design.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ def run_verdict(spec: VerdictSpec, *, evaluator: Evaluator | None = None, worker
     """Run the whole experiment in memory and analyse it."""
     evaluator = evaluator or make_evaluator(workers)
     code_version = code_revision()  # before anything is written
-    nominal, drawn, timings = run_sweeps(spec, evaluator=evaluator)
+    frames, timings = run_sweeps(spec, evaluator=evaluator)
     started = time.perf_counter()
-    result = analyse(spec, nominal, drawn, timings, evaluator=type(evaluator).__name__)
+    result = analyse(spec, frames, timings, evaluator=type(evaluator).__name__)
     result.timings["analysis_s"] = time.perf_counter() - started
     result.code_version = code_version or ""
     return result

@@ -5,6 +5,11 @@
 - **Draws**: every unit at ``D`` parameter draws (levels from their priors, the segment's uncertain values, the two
   cost elasticities uniform over the spec's range), ``draw_replications`` replications each: P(best), expected
   regret, Monte Carlo error apart from parameter uncertainty, and the sensitivity.
+- **Sensitivity**: the primary mapping's units at the further draws ``D`` … ``sensitivity_draws − 1``, once each:
+  enough draws for the regression of the global sensitivity.
+- **Robustness**: the primary mapping's units at the files' values with both cost elasticities set to each of
+  ``robustness_elasticities``, and in the ``generic`` segment (today's model) with the same customers and value.
+- **Hypercube**: the Latin hypercube's points (sim.experiments.verdict.hypercube) at the files' values.
 
 Every point compares all five levels in one task with one seed (common random numbers across levels). Draw ``d`` is
 the same "world" for every unit: the level draw is keyed by ``d`` alone, a segment's draw by (segment, ``d``), so
@@ -26,6 +31,7 @@ from sim.core.segments import draw_segment
 from sim.engine import api
 from sim.engine.evaluators import Evaluator, make_evaluator
 from sim.engine.plan import derive_seed, plan
+from sim.experiments.verdict import hypercube
 from sim.experiments.verdict.spec import Unit, VerdictSpec
 
 # What each run reports per level: profit, and the parts the analytic reduction needs.
@@ -40,6 +46,8 @@ OUTPUTS = (
 ELASTICITIES = ("contact_cost_elasticity", "account_cost_elasticity")
 # Stream keys of derive_seed: which sweep, and which kind of parameter draw.
 NOMINAL_SWEEP, DRAW_SWEEP, LEVEL_DRAW, SEGMENT_DRAW, ELASTICITY_DRAW = range(5)
+SENSITIVITY_SWEEP, HYPERCUBE_SWEEP, HYPERCUBE_SAMPLE = range(5, 8)
+GENERIC = "generic"  # the segment of today's model: the robustness table's comparison
 CHUNKS = 64
 
 
@@ -90,7 +98,8 @@ def _unit_fields(unit: Unit) -> dict[str, Any]:
     return {"segment": unit.segment, "n_customers": unit.customers, "revenue_per_customer": unit.revenue_per_customer}
 
 
-def _sweep_data(spec: VerdictSpec, points: list[dict[str, Any]], labels: list[str], seed: int, reps: int) -> dict:
+def _sweep_data(spec: VerdictSpec, points: list[dict[str, Any]], labels: list[str], seed: int, reps: int,
+                crn: bool = False) -> dict:  # fmt: skip
     simulations = max(1, len(points) // len(margins(spec))) * reps
     return {
         "sweep": {
@@ -99,7 +108,10 @@ def _sweep_data(spec: VerdictSpec, points: list[dict[str, Any]], labels: list[st
             "labels": labels,
             "replications": reps,
             "seed": seed,
-            "common_random_numbers": False,  # independent seeds per firm and draw; levels share a task's seed
+            # crn: replication r of every point gets one seed (the nominal and robustness sweeps: a setting is compared
+            # with the files' values on the same random numbers); else independent seeds per firm and draw. The
+            # levels of a point always share its task's seed.
+            "common_random_numbers": crn,
             "chunk_size": max(1, -(-simulations // CHUNKS)),
         },
         "fixed": {"years": spec.years},
@@ -116,7 +128,8 @@ def nominal_data(spec: VerdictSpec) -> dict[str, Any]:
         for unit in units(spec)
         for margin in margins(spec)
     ]
-    return _sweep_data(spec, points, ["unit"], derive_seed(spec.seed, NOMINAL_SWEEP), spec.nominal_replications)
+    seed = derive_seed(spec.seed, NOMINAL_SWEEP)
+    return _sweep_data(spec, points, ["unit"], seed, spec.nominal_replications, crn=True)
 
 
 def draw_data(spec: VerdictSpec) -> dict[str, Any] | None:
@@ -132,31 +145,83 @@ def draw_data(spec: VerdictSpec) -> dict[str, Any] | None:
     return _sweep_data(spec, points, ["unit", "draw"], derive_seed(spec.seed, DRAW_SWEEP), spec.draw_replications)
 
 
+def primary_units(spec: VerdictSpec) -> list[Unit]:
+    """The primary mapping's firms as simulated, once each."""
+    return list(dict.fromkeys(spec.unit(u) for u in spec.mapping(spec.primary).rows.values()))
+
+
+def sensitivity_data(spec: VerdictSpec) -> dict[str, Any] | None:
+    """The further draws of the primary mapping's firms (one replication each) for the regression."""
+    points = []
+    for unit in primary_units(spec):
+        for draw in range(spec.draws, spec.sensitivity_draws):
+            values = drawn_values(spec, unit.segment, draw)
+            for margin in margins(spec):
+                points.append({"unit": unit.name, "draw": str(draw), **values, **_unit_fields(unit), "margin": margin})
+    if not points:
+        return None
+    return _sweep_data(spec, points, ["unit", "draw"], derive_seed(spec.seed, SENSITIVITY_SWEEP), 1)
+
+
+def robustness_settings(spec: VerdictSpec) -> dict[str, dict[str, Any]]:
+    """The robustness table's settings: a name and the fields it changes from the files' values."""
+    settings = {f"elasticity {e:g}": dict.fromkeys(ELASTICITIES, e) for e in spec.robustness_elasticities}
+    generic = {"segment": GENERIC} | {name: SEGMENTS[GENERIC].values[name] for name in ELASTICITIES}
+    return settings | {f"segment {GENERIC}": generic}  # every point names the same fields
+
+
+def robustness_data(spec: VerdictSpec) -> dict[str, Any]:
+    points = [
+        {"unit": unit.name, "setting": name, **_unit_fields(unit), **fields, "margin": margin}
+        for unit in primary_units(spec)
+        for name, fields in robustness_settings(spec).items()
+        for margin in margins(spec)
+    ]
+    seed = derive_seed(spec.seed, NOMINAL_SWEEP)  # the nominal sweep's seeds: paired with the files' values
+    return _sweep_data(spec, points, ["unit", "setting"], seed, spec.nominal_replications, crn=True)
+
+
+def hypercube_points(spec: VerdictSpec) -> list[dict[str, Any]]:
+    return hypercube.sample(spec, derive_seed(spec.seed, HYPERCUBE_SAMPLE))[1] if spec.hypercube else []
+
+
+def hypercube_data(spec: VerdictSpec) -> dict[str, Any] | None:
+    if spec.hypercube is None:
+        return None
+    keys = ("sample", "segment", "n_customers", "revenue_per_customer", "margin")
+    points = [{key: p[key] for key in keys} for p in hypercube_points(spec) if p["recommended"]]
+    seed = derive_seed(spec.seed, HYPERCUBE_SWEEP)
+    return _sweep_data(spec, points, ["sample"], seed, spec.hypercube.replications)
+
+
+def sweeps(spec: VerdictSpec) -> dict[str, dict[str, Any]]:
+    """Every sweep of the experiment by name (those with no points left out)."""
+    data = {"nominal": nominal_data(spec), "draws": draw_data(spec), "sensitivity": sensitivity_data(spec),
+            "robustness": robustness_data(spec), "hypercube": hypercube_data(spec)}  # fmt: skip
+    return {name: d for name, d in data.items() if d is not None}
+
+
 def check(spec: VerdictSpec) -> None:
-    """Validate both sweeps (every distinct config built through the model's checks) before anything runs."""
-    plan(api.as_spec(nominal_data(spec)))
-    data = draw_data(spec)
-    if data is not None:
+    """Validate every sweep (every distinct config built through the model's checks) before anything runs."""
+    for data in sweeps(spec).values():
         plan(api.as_spec(data))
 
 
 def run_sweeps(
     spec: VerdictSpec, *, evaluator: Evaluator | None = None, workers: int | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, float]]:
-    """Run the nominal and the draws sweeps on one evaluator; the engine's rows of each and the timings."""
+) -> tuple[dict[str, pd.DataFrame], dict[str, float]]:
+    """Run every sweep on one evaluator; the engine's rows of each by name, and the timings."""
     evaluator = evaluator or make_evaluator(workers)
     started = time.perf_counter()
-    nominal = api.as_spec(nominal_data(spec))
-    data = draw_data(spec)
-    drawn = api.as_spec(data) if data is not None else None
-    checked = time.perf_counter()
+    specs = {name: api.as_spec(data) for name, data in sweeps(spec).items()}
+    timings = {"checks_s": time.perf_counter() - started}
+    frames = {}
     with evaluator:
-        nominal_rows = api.sweep(nominal, evaluator=evaluator)
-        middle = time.perf_counter()
-        draw_rows = api.sweep(drawn, evaluator=evaluator) if drawn is not None else None
-    done = time.perf_counter()
-    timings = {"checks_s": checked - started, "nominal_s": middle - checked, "draws_s": done - middle}
-    return nominal_rows, draw_rows, timings
+        for name, sweep_spec in specs.items():
+            started = time.perf_counter()
+            frames[name] = api.sweep(sweep_spec, evaluator=evaluator)
+            timings[f"{name}_s"] = time.perf_counter() - started
+    return frames, timings
 
 
 def default_level_values() -> dict[str, float]:

@@ -7,6 +7,15 @@ from typing import Any
 
 import pandas as pd
 
+from sim.experiments.verdict.sections import (
+    changes_text,
+    hypercube_text,
+    pct,
+    prob,
+    src_text,
+    summary_text,
+    table,
+)  # fmt: skip
 from sim.experiments.verdict.tables import REFERENCE_ROW, VerdictResult
 
 JSON_FIELDS = (
@@ -28,19 +37,7 @@ def json_records(result: VerdictResult) -> list[dict[str, Any]]:
     return [{key: _clean(row[key]) for key in JSON_FIELDS} for _, row in result.primary.iterrows()]
 
 
-def _pct(x: float) -> str:
-    return "–" if x is None or not math.isfinite(x) else f"{100 * x:.0f} %"
-
-
-def _p(x: float) -> str:
-    return "–" if x is None or not math.isfinite(x) else f"{x:.2f}"
-
-
-def _table(frame: pd.DataFrame) -> str:
-    head = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "---|" * len(frame.columns)
-    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([head, rule, *body])
+_pct, _p, _table = pct, prob, table
 
 
 def _verdict_table(result: VerdictResult) -> str:
@@ -117,7 +114,8 @@ Primary row mapping `{spec.primary}`. At the files' values (levels and segments 
 agrees with the model (it is the best, or equivalent to it within ±{spec.materiality:.0%} of the best level's
 profit by a TOST at α = {spec.alpha} each side, {spec.nominal_replications} paired replications) in
 **{agrees} of {n} cells**. Over {int(p['draws'].min())} draws of the level-effect, segment and cost-elasticity
-priors, the expected number of cells in which his level is the most profitable is **{expected:.1f} of {n}**.
+priors, the expected number of cells in which his level is the most profitable is **{expected:.1f} of {n}**, and
+the expected regret of following him, averaged over the cells, is **{_pct(float(p['expected_regret'].mean()))}**.
 
 ## Per cell
 
@@ -127,7 +125,8 @@ regret: profit lost by following Kotler, relative to the best level's (files' va
 draws in which his level has the highest profit (± its binomial error from the finite number of draws).
 E[regret]: mean over draws. P(within margin): share of draws with regret ≤ {spec.materiality:.0%}. MC share: the part
 of the variance of (Kotler's level − best other level) that lies between replications of a draw (Monte Carlo noise)
-rather than between draws (parameter uncertainty); {spec.draw_replications} replication(s) per draw.
+rather than between draws (parameter uncertainty), from the first {spec.draws} draws, run
+{spec.draw_replications} time(s) each; the further draws of the sensitivity sweep run once each.
 
 ## What drives it
 
@@ -137,7 +136,13 @@ Kotler's level.
 
 {_drivers(result)}
 
+### Global sensitivity: standardised regression coefficients
+
+{src_text(result)}
+
 ## Robustness
+
+{summary_text(result)}
 
 {_robustness(result)}
 
@@ -145,22 +150,30 @@ Kotler's level.
 
 {_factorial(result)}
 
+## The Latin hypercube: customers, value per customer and margin sampled together
+
+{hypercube_text(result)}
+
 ## The analytic reduction beside the simulation
 
 {_reduction(result)}
 
 ## What would change it
 
-The cells whose P(Kotler best) is neither near 0 nor near 1 turn on the parameters listed under "What drives it";
-narrowing those priors with evidence (docs/EVIDENCE.md §1.5 lists them as assumptions) would move them. A cell whose
-verdict differs between row mappings depends on what one takes "many", "medium" and "few" customers to be.
+{changes_text(result)}
+
+Narrowing the priors of these parameters with evidence (docs/EVIDENCE.md §1.5 lists them as assumptions) would move
+the cells; a cell whose verdict differs between row mappings (the robustness table) depends on what one takes
+"many", "medium" and "few" customers to be.
 
 ## Settings
 
 Spec `{spec.source}` (sha256 {spec.source_hash}), mode {spec.mode}; {spec.years} years; seed {spec.seed};
 nominal replications {spec.nominal_replications}; draws {spec.draws} (primary), {spec.alternative_draws} (other
 mappings), factorial {spec.factorial.draws if spec.factorial else 0}; {spec.draw_replications} replication(s) per
-draw; elasticities uniform on {list(spec.elasticity)}. Every customer is simulated (no sample is scaled up).
+draw; sensitivity draws of the primary firms {max(spec.sensitivity_draws, spec.draws)} in all; Latin hypercube
+{spec.hypercube.samples if spec.hypercube else 0} points; elasticities uniform on {list(spec.elasticity)}.
+Every customer is simulated (no sample is scaled up).
 Evaluator {result.evaluator}; {sims}. Code version: {result.code_version or 'unrecorded'}.
 """
 

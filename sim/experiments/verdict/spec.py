@@ -18,7 +18,7 @@ from sim.core.config import FIELDS, SEGMENTS
 from sim.engine import checks
 from sim.experiments.kotler import Cell, read_cells
 
-SECTIONS = ("experiment", "quick", "mappings", "factorial")
+SECTIONS = ("experiment", "quick", "mappings", "factorial", "hypercube")
 EXPERIMENT_KEYS = (
     "cells",
     "years",
@@ -32,6 +32,8 @@ EXPERIMENT_KEYS = (
     "draw_replications",
     "elasticity",
     "primary",
+    "sensitivity_draws",
+    "robustness_elasticities",
 )
 QUICK_KEYS = (
     "years",
@@ -42,9 +44,12 @@ QUICK_KEYS = (
     "factorial_draws",
     "max_customers",
     "mappings",
+    "sensitivity_draws",
+    "hypercube_samples",
 )
 ROWS = ("many", "medium", "few")
 PROFILE_KEYS = ("segment", "customers", "revenue_per_customer")
+HYPERCUBE_KEYS = ("samples", "replications", "customers", "revenue_per_customer", "margin")
 FACTORIAL_KEYS = ("customers", "rows", "revenue_per_customer", "segments", "margins", "columns", "draws")
 METRICS = ("discounted_profit",)
 MAX_CUSTOMERS = int(FIELDS["n_customers"].metadata["high"])
@@ -90,6 +95,18 @@ class Factorial:
 
 
 @dataclass(frozen=True)
+class Hypercube:
+    """A Latin hypercube over customers and revenue per customer (log scales) and margin (linear), at the files'
+    values; each point's segment, Kotler row and column are those of the nearest factorial value."""
+
+    samples: int
+    replications: int
+    customers: tuple[int, int]
+    revenue_per_customer: tuple[float, float]
+    margin: tuple[float, float]
+
+
+@dataclass(frozen=True)
 class VerdictSpec:
     cells: tuple[Cell, ...]
     mappings: tuple[RowMapping, ...]
@@ -105,6 +122,9 @@ class VerdictSpec:
     draw_replications: int = 2
     elasticity: tuple[float, float] = (0.0, 1.0)
     primary: str = "typical"
+    sensitivity_draws: int = 0  # draws of the primary mapping's firms in all (beyond ``draws``: one replication)
+    robustness_elasticities: tuple[float, ...] = ()
+    hypercube: Hypercube | None = None
     quick: Mapping[str, Any] = field(default_factory=dict)
     max_customers: int | None = None
     source: str | None = None
@@ -125,11 +145,15 @@ class VerdictSpec:
         q = dict(self.quick)
         names = q.pop("mappings", None) or [m.name for m in self.mappings]
         factorial_draws = q.pop("factorial_draws", None)
+        samples = q.pop("hypercube_samples", None)
+        hypercube = self.hypercube
+        if hypercube is not None and samples is not None:
+            hypercube = replace(hypercube, samples=samples) if samples else None
         factorial = self.factorial
         if factorial is not None and factorial_draws is not None:
             factorial = replace(factorial, draws=factorial_draws)
         mappings = tuple(m for m in self.mappings if m.name in names)
-        return replace(self, **q, mappings=mappings, factorial=factorial, mode="quick")
+        return replace(self, **q, mappings=mappings, factorial=factorial, hypercube=hypercube, mode="quick")
 
 
 def _positive(key: str, value: Any, low: int = 1) -> int:
@@ -201,6 +225,35 @@ def _factorial(raw: Any) -> Factorial | None:
                      draws)  # fmt: skip
 
 
+def _bounds(key: str, raw: Any, low: float, high: float) -> tuple[float, float]:
+    values = _list(key, raw, 2)
+    a, b = (checks.number(f"{key}[{i}]", v, low, high, above_low=True) for i, v in enumerate(values))
+    if not a < b:
+        raise checks.fail(key, f"must be [low, high] with low < high; got {values!r}")
+    return a, b
+
+
+def _hypercube(raw: Any, factorial: Factorial | None) -> Hypercube | None:
+    if raw is None:
+        return None
+    table = checks.table("hypercube", raw)
+    checks.no_unknown("hypercube.", table, HYPERCUBE_KEYS)
+    if factorial is None:
+        raise checks.fail("hypercube", "needs a [factorial]: its points take the segment, row and column of the "
+                          "nearest factorial value")  # fmt: skip
+    for name in HYPERCUBE_KEYS:
+        if name not in table:
+            raise checks.fail(f"hypercube.{name}", "missing")
+    low, high = _bounds("hypercube.customers", table["customers"], 0.0, MAX_CUSTOMERS)
+    return Hypercube(
+        samples=_positive("hypercube.samples", table["samples"], 2),
+        replications=_positive("hypercube.replications", table["replications"]),
+        customers=(max(1, round(low)), round(high)),
+        revenue_per_customer=_bounds("hypercube.revenue_per_customer", table["revenue_per_customer"], 0.0, 1e12),
+        margin=_bounds("hypercube.margin", table["margin"], 0.0, 1.0),
+    )
+
+
 def _settings(raw: Any) -> dict[str, Any]:
     table = checks.table("experiment", raw)
     checks.no_unknown("experiment.", table, EXPERIMENT_KEYS)
@@ -229,6 +282,12 @@ def _settings(raw: Any) -> dict[str, Any]:
         out["elasticity"] = (low, high)
     if "primary" in table:
         out["primary"] = checks.text("experiment.primary", table["primary"])
+    if "sensitivity_draws" in table:
+        out["sensitivity_draws"] = _positive("experiment.sensitivity_draws", table["sensitivity_draws"], 0)
+    if "robustness_elasticities" in table:
+        key = "experiment.robustness_elasticities"
+        values = _list(key, table["robustness_elasticities"])
+        out["robustness_elasticities"] = tuple(checks.number(f"{key}[{i}]", v, 0.0, 1.0) for i, v in enumerate(values))
     return out
 
 
@@ -247,7 +306,8 @@ def _quick(raw: Any, mappings: tuple[RowMapping, ...]) -> dict[str, Any]:
                     raise checks.fail(f"quick.mappings[{i}]", f"must be one of {', '.join(known)}; got {name!r}")
             out[key] = list(names)
         else:
-            low = 0 if key in ("draws", "alternative_draws", "factorial_draws") else 1
+            low = 0 if key in ("draws", "alternative_draws", "factorial_draws", "sensitivity_draws",
+                               "hypercube_samples") else 1  # fmt: skip
             high = MAX_CUSTOMERS if key == "max_customers" else 10**6
             out[key] = checks.integer(f"quick.{key}", table[key], low, high)
     return out
@@ -274,8 +334,9 @@ def parse_spec(data: Mapping[str, Any], base_dir: Path, source: str | None = Non
     quick = _quick(data.get("quick"), mappings)
     if primary not in quick.get("mappings", [primary]):
         raise checks.fail("quick.mappings", f"must include the primary mapping {primary!r}")
-    return VerdictSpec(cells=cells, mappings=mappings, factorial=_factorial(data.get("factorial")), quick=quick,
-                       source=source, **settings)  # fmt: skip
+    factorial = _factorial(data.get("factorial"))
+    return VerdictSpec(cells=cells, mappings=mappings, factorial=factorial, quick=quick, source=source,
+                       hypercube=_hypercube(data.get("hypercube"), factorial), **settings)  # fmt: skip
 
 
 def load_spec(path: str | Path) -> VerdictSpec:

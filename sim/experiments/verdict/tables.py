@@ -12,7 +12,8 @@ import pandas as pd
 
 from sim.core.levels import LEVEL_NAMES
 from sim.experiments.verdict import analysis as stats
-from sim.experiments.verdict.plan import ELASTICITIES, drawn_values
+from sim.experiments.verdict import hypercube, robustness
+from sim.experiments.verdict.plan import ELASTICITIES, drawn_values, hypercube_points
 from sim.experiments.verdict.spec import Unit, VerdictSpec
 
 REFERENCE_ROW = "medium"  # the reduction's transfer: every cell predicted with this row's R_L, C_L and A
@@ -28,6 +29,12 @@ class VerdictResult:
     sensitivity: pd.DataFrame
     reduction: pd.DataFrame
     draws: pd.DataFrame  # the primary mapping's cells × draws
+    src: pd.DataFrame = field(default_factory=pd.DataFrame)  # cell × parameter: standardised regression coefficients
+    fit: pd.DataFrame = field(default_factory=pd.DataFrame)  # per cell: R², adjusted R², draws, parameters
+    changes: pd.DataFrame = field(default_factory=pd.DataFrame)  # per cell: what would change the verdict
+    summary: pd.DataFrame = field(default_factory=pd.DataFrame)  # the robustness table (agreement per setting)
+    hypercube: pd.DataFrame = field(default_factory=pd.DataFrame)  # per Latin hypercube point
+    hypercube_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
     timings: dict[str, float] = field(default_factory=dict)
     evaluator: str = ""
     code_version: str = ""  # the git commit the run started from (sim.engine.provenance)
@@ -52,20 +59,33 @@ def _drawn(frame: pd.DataFrame | None, unit: Unit, margin: float, metric: str) -
     return stats.profit_array(rows, metric).reshape(draws, reps, len(LEVEL_NAMES)), rows
 
 
-def _verdict(spec: VerdictSpec, nominal: pd.DataFrame, drawn: pd.DataFrame | None, unit: Unit, margin: float,
-             recommended: str) -> dict[str, Any]:  # fmt: skip
+def _all_draws(frames: dict[str, pd.DataFrame], unit: Unit, margin: float, metric: str
+               ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:  # fmt: skip
+    """Profits [draw, replication, level] of the replicated draws, the means [draw, level] of every draw (the
+    sensitivity sweep's single runs appended) and one row of parameters per draw, in the same order."""
+    array, rows = _drawn(frames.get("draws"), unit, margin, metric)
+    extra, extra_rows = _drawn(frames.get("sensitivity"), unit, margin, metric)
+    means = np.concatenate([array.mean(axis=1), extra.mean(axis=1)]) if extra.shape[0] else array.mean(axis=1)
+    params = pd.concat([r[r["replication"] == 0] for r in (rows, extra_rows) if len(r)] or [pd.DataFrame()])
+    return array, means, params.reset_index(drop=True)
+
+
+def _verdict(spec: VerdictSpec, frames: dict[str, pd.DataFrame], unit: Unit, margin: float,
+             recommended: str, nominal: pd.DataFrame | None = None) -> dict[str, Any]:  # fmt: skip
     k = LEVEL_NAMES.index(recommended)
+    nominal = frames["nominal"] if nominal is None else nominal
     profits = stats.profit_array(_select(nominal, unit, margin).sort_values("replication"), spec.metric)
     out = stats.nominal_verdict(profits, k, spec.materiality, spec.alpha)
-    array, _ = _drawn(drawn, unit, margin, spec.metric)
+    array, means, _ = _all_draws(frames, unit, margin, spec.metric)
     if array.shape[0]:
         out |= stats.draw_verdict(array, k, spec.materiality)
+        out |= stats.draw_summary(means, k, spec.materiality)  # every draw, the sensitivity sweep's included
     else:
         out |= {"draws": 0, "p_recommended_best": np.nan, "expected_regret": np.nan, "p_within_margin": np.nan}
     return out
 
 
-def cells_table(spec: VerdictSpec, nominal: pd.DataFrame, drawn: pd.DataFrame | None) -> pd.DataFrame:
+def cells_table(spec: VerdictSpec, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     records = []
     for mapping in spec.mappings:
         for cell in spec.cells:
@@ -74,11 +94,11 @@ def cells_table(spec: VerdictSpec, nominal: pd.DataFrame, drawn: pd.DataFrame | 
                     "segment": unit.segment, "customers": unit.customers,
                     "revenue_per_customer": unit.revenue_per_customer, "margin": cell.margin,
                     "recommended": cell.recommended}  # fmt: skip
-            records.append(head | _verdict(spec, nominal, drawn, unit, cell.margin, cell.recommended))
+            records.append(head | _verdict(spec, frames, unit, cell.margin, cell.recommended))
     return pd.DataFrame.from_records(records)
 
 
-def factorial_table(spec: VerdictSpec, nominal: pd.DataFrame, drawn: pd.DataFrame | None) -> pd.DataFrame:
+def factorial_table(spec: VerdictSpec, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
     if spec.factorial is None:
         return pd.DataFrame()
     f = spec.factorial
@@ -93,7 +113,7 @@ def factorial_table(spec: VerdictSpec, nominal: pd.DataFrame, drawn: pd.DataFram
             head = {"customers": unit.customers, "revenue_per_customer": unit.revenue_per_customer,
                     "segment": unit.segment, "margin": margin, "kotler_row": row, "kotler_column": column,
                     "recommended": level}  # fmt: skip
-            records.append(head | _verdict(spec, nominal, drawn, unit, margin, level))
+            records.append(head | _verdict(spec, frames, unit, margin, level))
     return pd.DataFrame.from_records(records)
 
 
@@ -116,38 +136,47 @@ def scores_table(spec: VerdictSpec, cells: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
-def draws_and_sensitivity(
-    spec: VerdictSpec, drawn: pd.DataFrame | None
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """For the primary mapping's cells: per draw the gap (Kotler's level − best other, per customer-year of revenue)
-    and regret; the rank correlation of the gap with every drawn parameter; P(best) in each half of each elasticity."""
+def draws_and_sensitivity(spec: VerdictSpec, frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """For the primary mapping's cells, over every draw (the sensitivity sweep's included): per draw the gap
+    (Kotler's level − best other, per customer-year of revenue) and regret; the rank correlation and the standardised
+    regression coefficient of the gap on every drawn parameter, with the regression's R²; P(best) in each half of
+    each elasticity; and what would change the cell's verdict (sim.experiments.verdict.robustness)."""
     mapping = spec.mapping(spec.primary)
-    per_draw, sensitivity, robustness = [], [], []
+    per_draw, sensitivity, halves, coefficients, fits, changes = [], [], [], [], [], []
     for cell in spec.cells:
         unit = spec.unit(mapping.rows[cell.row])
-        array, rows = _drawn(drawn, unit, cell.margin, spec.metric)
-        if not array.shape[0]:
+        _, means, params = _all_draws(frames, unit, cell.margin, spec.metric)
+        if not means.shape[0]:
             continue
         k = LEVEL_NAMES.index(cell.recommended)
-        gap = stats.gaps(array, k) / (unit.customers * unit.revenue_per_customer * spec.years)
-        means = array.mean(axis=1)
-        params = rows[rows["replication"] == 0].reset_index(drop=True)
-        for d in range(array.shape[0]):
+        gap = stats.gaps(means[:, None, :], k) / (unit.customers * unit.revenue_per_customer * spec.years)
+        wins = np.argmax(means, axis=1) == k
+        for d in range(means.shape[0]):
             per_draw.append({"cell": cell.name, "draw": d, "gap": float(gap[d]),
                              "regret": stats.relative_regret(means[d], k),
                              "best": LEVEL_NAMES[stats.best_index(means[d])]})  # fmt: skip
-        for name in _drawn_columns(spec, unit.segment, params):
-            rho = stats.spearman(params[name].to_numpy(dtype=float), gap)
+        names = _drawn_columns(spec, unit.segment, params)
+        x = params[names].to_numpy(dtype=float)
+        for j, name in enumerate(names):
+            rho = stats.spearman(x[:, j], gap)
             if not np.isnan(rho):
                 sensitivity.append({"cell": cell.name, "parameter": name, "rho": rho})
+        fit = stats.src(x, gap)
+        fits.append({"cell": cell.name, "r2": fit["r2"], "r2_adjusted": fit["r2_adjusted"], "draws": fit["n"],
+                     "parameters": fit["k"]})  # fmt: skip
+        coefficients += [{"cell": cell.name, "parameter": name, "src": fit["src"][j], "slope": fit["slope"][j]}
+                         for j, name in enumerate(names) if np.isfinite(fit["src"][j])]  # fmt: skip
+        changes.append({"cell": cell.name, "recommended": cell.recommended}
+                       | robustness.what_would_change(x, names, gap, wins, fit))  # fmt: skip
         for name in ELASTICITIES:
             high = params[name].to_numpy(dtype=float) >= sum(spec.elasticity) / 2
-            winners = np.argmax(means, axis=1) == k
             for half, mask in (("low", ~high), ("high", high)):
-                p = float(winners[mask].mean()) if mask.any() else np.nan
-                robustness.append({"cell": cell.name, "parameter": name, "half": half, "p_recommended_best": p,
-                                   "draws": int(mask.sum())})  # fmt: skip
-    return pd.DataFrame(per_draw), pd.DataFrame(sensitivity), pd.DataFrame(robustness)
+                p = float(wins[mask].mean()) if mask.any() else np.nan
+                halves.append({"cell": cell.name, "parameter": name, "half": half, "p_recommended_best": p,
+                               "draws": int(mask.sum())})  # fmt: skip
+    return {"draws": pd.DataFrame(per_draw), "sensitivity": pd.DataFrame(sensitivity),
+            "robustness": pd.DataFrame(halves), "src": pd.DataFrame(coefficients), "fit": pd.DataFrame(fits),
+            "changes": pd.DataFrame(changes)}  # fmt: skip
 
 
 def _drawn_columns(spec: VerdictSpec, segment: str, rows: pd.DataFrame) -> list[str]:
@@ -183,19 +212,22 @@ def reduction_table(spec: VerdictSpec, nominal: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def analyse(spec: VerdictSpec, nominal: pd.DataFrame, drawn: pd.DataFrame | None, timings: dict[str, float],
+def analyse(spec: VerdictSpec, frames: dict[str, pd.DataFrame], timings: dict[str, float],
             evaluator: str = "") -> VerdictResult:  # fmt: skip
-    cells = cells_table(spec, nominal, drawn)
-    per_draw, sensitivity, robustness = draws_and_sensitivity(spec, drawn)
+    cells = cells_table(spec, frames)
+    sensitivity = draws_and_sensitivity(spec, frames)
+    points = hypercube_points(spec)
+    cube = hypercube.hypercube_table(spec, points, frames["hypercube"]) if "hypercube" in frames else pd.DataFrame()
     return VerdictResult(
         spec=spec,
         cells=cells,
-        factorial=factorial_table(spec, nominal, drawn),
+        factorial=factorial_table(spec, frames),
         scores=scores_table(spec, cells),
-        robustness=robustness,
-        sensitivity=sensitivity,
-        reduction=reduction_table(spec, nominal),
-        draws=per_draw,
+        reduction=reduction_table(spec, frames["nominal"]),
+        summary=robustness.summary_table(spec, cells, frames.get("robustness")),
+        hypercube=cube,
+        hypercube_summary=hypercube.hypercube_summary(cube),
         timings=timings,
         evaluator=evaluator,
+        **sensitivity,
     )
