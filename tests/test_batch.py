@@ -210,3 +210,14 @@ def test_every_config_field_is_batched_faithfully_or_keeps_its_run_alone(segment
                 assert np.array_equal(record[key], alone[key]), (name, value, key)
         checked += 1
     assert checked > 40
+
+
+def test_a_batch_size_out_of_range_is_one_line_naming_the_option():
+    from sim.engine.evaluators import make_evaluator
+    from sim.errors import ConfigError
+
+    for bad in (0, -3, 100_001):
+        with pytest.raises(ConfigError, match="must be a whole number from 1 to 100000") as caught:
+            make_evaluator(1, batch_size=bad)
+        assert caught.value.field == "--batch-size"
+    assert make_evaluator(1, batch_size=7).batch_size == 7
