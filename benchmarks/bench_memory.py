@@ -33,6 +33,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from sim.core import limits
+from sim.core.batch import batch_size, run_batch
+from sim.core.config import from_mapping
 from sim.core.model import RelationshipModel
 from sim.engine.evaluators import ProcessPoolEvaluator
 from sim.outputs.export import export_run
@@ -59,6 +61,18 @@ def _peak(n: int, *, trace: bool = False, export: bool = False, **params: object
     peak = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
     return built, peak, largest, served
+
+
+def _batch_peak(customers: int = 500, years: int = 5) -> tuple[int, int]:
+    """(peak bytes, runs) of one automatic-size batch of small runs (sim/core/batch.py) stepped to the end."""
+    configs = [from_mapping({"n_customers": customers, "years": years, "seed": seed}) for seed in range(2000)]
+    configs = configs[: batch_size(configs)]
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    run_batch(configs, means=False)
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    return peak, len(configs)
 
 
 def _slope(rows: list[tuple[float, float]]) -> float:
@@ -113,6 +127,7 @@ def measure(sizes: tuple[int, ...] = SIZES) -> dict:
         "export_bytes_per_customer_month": {"memory": _slope(export), "csv": _csv_bytes(sizes[0] // 10)},
         "worker_bytes": {"forked_private": 0, "process_resident": resident},
     }
+    figures["batch_bytes"], figures["batch_runs"] = _batch_peak()
     if sys.platform == "linux":
         with ProcessPoolEvaluator(1) as pool:
             figures["worker_bytes"]["forked_private"] = max(result for _, result in pool.evaluate(_worker_memory, [0]))
@@ -126,6 +141,7 @@ def measure(sizes: tuple[int, ...] = SIZES) -> dict:
         "CSV_BYTES_PER_CUSTOMER_MONTH": figures["export_bytes_per_customer_month"]["csv"]
         <= limits.CSV_BYTES_PER_CUSTOMER_MONTH,
         "WORKER_BYTES": max(figures["worker_bytes"].values()) <= limits.WORKER_BYTES,
+        "BATCH_BYTES": figures["batch_bytes"] <= limits.BATCH_BYTES,
     }
     return figures
 
@@ -145,6 +161,7 @@ def main() -> None:
         print(f"  export {name:<6} {value:5.0f} bytes per customer-month")
     for name, value in figures["worker_bytes"].items():
         print(f"  worker {name:<16} {value / 2**20:6.0f} MiB")
+    print(f"  batch of {figures['batch_runs']} small runs {figures['batch_bytes'] / 2**20:6.0f} MiB at its peak")
     for constant, covered in figures["covered"].items():
         status = "covered    " if covered else "NOT covered"
         print(f"  {status}  sim/core/limits.py {constant} = {getattr(limits, constant):,}")

@@ -381,12 +381,12 @@ def run_batch(configs: Sequence[Config], *, means: bool = True) -> list[dict[str
     return Batch(configs, means=means).run()
 
 
-# A batch's size: runs whose customers fill at most BATCH_SLOTS slots (with their pools and work buffers, about
-# 170 bytes each, measured; sim.core.limits.BATCH_BYTES counts a batch per worker), and no run above LARGE_RUN
-# customers: a run that large spreads its per-month overhead on its own.
-BATCH_SLOTS = 500_000
+# A batch's size: runs whose customers fill at most BATCH_SLOTS slots (79 MiB at the peak with pools, buffers and
+# records, benchmarks/bench_memory.py; sim.core.limits.BATCH_BYTES counts a batch per worker), and no run above
+# LARGE_RUN customers: a run that large spreads its per-month overhead on its own.
+BATCH_SLOTS = 250_000
 LARGE_RUN = 20_000
-MAX_RUNS = 1024
+MAX_RUNS = 512
 
 
 def batch_size(configs: Sequence[Config]) -> int:

@@ -19,8 +19,9 @@ from sim.errors import ConfigError
 INIT_BYTES_PER_CUSTOMER = 260  # peak while the initial customers are drawn (float64 draws beside the arrays)
 BASE_BYTES_PER_CUSTOMER = 150  # peak per customer of the largest base (arrays, growth slack, buffers, copies)
 WORKER_BYTES = 160 * 2**20  # a worker process's own memory: a spawned interpreter with numpy, pandas and Mesa
-# A worker's batch of small runs (sim.core.batch: at most 500,000 customer slots at about 170 bytes each, fields,
-# pools of random numbers and work buffers; runs above 20,000 customers are never batched).
+# A worker's batch of small runs (sim.core.batch: at most 250,000 customer slots; 70-79 MiB at its peak with its
+# pools of random numbers, work buffers and records, benchmarks/bench_memory.py; runs above 20,000 customers are
+# never batched).
 BATCH_BYTES = 96 * 2**20
 TRACE_BYTES_PER_CUSTOMER_MONTH = 180  # peak of a traced run plus its export (records, then DataFrames)
 CSV_BYTES_PER_CUSTOMER_MONTH = 130  # what `relsim run --export` writes per customer and month served
