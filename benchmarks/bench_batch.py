@@ -11,6 +11,7 @@
   instead (Partnership's monthly outreach makes a customer-step dearer than Reactive's, batched or not);
 - ``speedup_over_single_runs``: the same sweep with every simulation run alone (``batch_size`` 1), over its
   batched time, both on a tenth of the sweep (one replication of each point) so the baseline stays short;
+- ``chunk_cpu_speedup``: one chunk (256 simulations) in this process, CPU time run alone over batched;
 - ``bit_identical``: a sample of the sweep's simulations gives the same rows batched as run alone.
 Targets (issue 14): efficiency ≥ 0.5, sweep ≤ 5 s on 2 cores, bit-identical.
 """
@@ -64,6 +65,18 @@ def sweep_seconds(spec, workers: int, batch_size: int | None) -> float:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def chunk_cpu(spec) -> tuple[float, float]:
+    """CPU seconds (this process) of one chunk of the sweep batched and of the same simulations run alone: a ratio
+    that other jobs on the machine disturb less than wall times."""
+    chunk = plan(spec).chunks[len(plan(spec).chunks) // 2]
+    times = []
+    for size in (None, 1):
+        start = time.process_time()
+        run_chunk({**chunk, "batch_size": size})
+        times.append(time.process_time() - start)
+    return times[0], times[1]
+
+
 def bit_identical(spec, chunks: int = 2) -> bool:
     """Whole chunks of the sweep batched (automatic size) against the same simulations run alone."""
     sample = plan(spec).chunks[:chunks]
@@ -84,6 +97,7 @@ def measure(workers: int | None = None) -> dict:
     batched_tenth = sweep_seconds(tenth, workers, None)
     alone_tenth = sweep_seconds(tenth, workers, 1)
     seconds = sweep_seconds(spec, workers, None)
+    batched_cpu, alone_cpu = chunk_cpu(spec)
     sweep_speed = simulations * customers * months / seconds
     return {
         "python": platform.python_version(),
@@ -100,6 +114,9 @@ def measure(workers: int | None = None) -> dict:
         "tenth_sweep_seconds_batched": batched_tenth,
         "tenth_sweep_seconds_single_runs": alone_tenth,
         "speedup_over_single_runs": alone_tenth / batched_tenth,
+        "chunk_cpu_seconds_batched": batched_cpu,
+        "chunk_cpu_seconds_single_runs": alone_cpu,
+        "chunk_cpu_speedup": alone_cpu / batched_cpu,
         "bit_identical": bit_identical(spec),
         "targets": {},
     }
@@ -132,6 +149,10 @@ def main() -> None:
     print(
         f"a tenth of the sweep: {figures['tenth_sweep_seconds_single_runs']:.1f} s run alone, "
         f"{figures['tenth_sweep_seconds_batched']:.1f} s batched ({figures['speedup_over_single_runs']:.1f}x)"
+    )
+    print(
+        f"one chunk in this process: {figures['chunk_cpu_seconds_single_runs']:.2f} CPU-s run alone, "
+        f"{figures['chunk_cpu_seconds_batched']:.2f} batched ({figures['chunk_cpu_speedup']:.1f}x)"
     )
     print(f"bit-identical: {figures['bit_identical']}; load average {figures['load_average']:.1f}")
 
