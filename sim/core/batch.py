@@ -12,9 +12,11 @@ array acts as a float32 number, so the batch uses float32 column vectors there);
 taken over its row alone, in order. So a run's monthly record is identical whether it runs alone or in any batch
 (tests/test_batch.py). The engine (sim/engine/runs.py) batches what it can and runs the rest singly.
 
-What batches: the model without the optional mechanisms (:func:`unbatchable` names the first one a config
-switches on). Runs batch together when their configs differ only in :data:`VARYING`, the fields a batch holds per
-run; runs that differ in anything else (a segment, the horizon, the level definitions) go to different batches.
+What batches: every segment and level, with the cost mechanisms (kept through each run's own
+:class:`~sim.core.costs.Books`), bonds that build, contact wear-out and learning from distinct problems; not the
+customer mechanisms of issue 13 (:func:`unbatchable` names the first one a config switches on: such a run is
+simulated alone). Runs batch together when their configs differ only in :data:`VARYING`, the fields a batch holds
+per run; runs that differ in anything else (a segment, the horizon, the level definitions) go to different batches.
 """
 
 from __future__ import annotations
