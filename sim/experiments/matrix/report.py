@@ -92,6 +92,13 @@ def _verdict(result: MatrixResult) -> list[str]:
         f"{spec.replications} replications × {n} cells × {len(spec.levels)} levels, {spec.years} years, common random "
         f"numbers; metric: {metric_words}. Design and statistics: docs/MATRIX.md.",
         "",
+        "This is the matrix's first design: the rows share one customer type and differ only in their number and "
+        "value, so its verdict follows largely from how the cells are defined. The verdict earned by mechanisms "
+        "(each row in its customer segment, size-dependent costs, level effects drawn from their priors; "
+        "P(Kotler's level is best), the regret of following him, the robustness table and what would change each "
+        "cell) is `relsim verdict`: results/verdict/REPORT.md and docs/VERDICT.md. This design's runs are kept as "
+        "the engine's bit-for-bit reference.",
+        "",
         "## Verdict",
         "",
         f"**Kotler's recommendation holds in {result.agreement} of {n} cells** ({conf} bootstrap interval over "
