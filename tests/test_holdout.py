@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from sim.core.config import Config, is_field
+from sim.core.config import Config
+from sim.core.inputs import is_field
 from sim.experiments.validation.holdout import judge, load_holdout, scenario_overrides
 from sim.experiments.validation.holdout_measures import HOLDOUT_EXPERIMENTS
 

@@ -11,8 +11,8 @@ import tomllib
 import pytest
 
 from sim.cli import main
-from sim.core.config import Config, ConfigError, field_spec, from_mapping, is_field, level_text
-from sim.core.inputs import load, parse_override
+from sim.core.config import Config, ConfigError, from_mapping, level_text
+from sim.core.inputs import field_spec, is_field, load, parse_override
 from sim.core.levels import (
     DEFAULT_LEVELS,
     FALLBACK_COLOURS,

@@ -22,7 +22,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sim.core import fields
-from sim.core.levels import DEFAULT_LEVELS, DISPLAY, LEVEL_NAMES, PARAMETERS, SPECS, Level, define_levels, render_text
+from sim.core.levels import (
+    DEFAULT_LEVELS,
+    DISPLAY,
+    LEVEL_NAMES,
+    PARAMETERS,
+    SPECS,
+    Level,
+    define_levels,
+    render_text,
+    same_value,
+)
 from sim.core.segments import DEFAULT_SEGMENT, SEGMENT_NAMES, SHIPPED, Segment, read_segments
 from sim.errors import ConfigError
 
@@ -311,7 +321,7 @@ class Config:
         return {
             name: getattr(self, name)
             for name in FIELDS
-            if name not in profile or not _same(getattr(self, name), profile[name])
+            if name not in profile or not same_value(getattr(self, name), profile[name])
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -346,34 +356,6 @@ class Config:
 FIELDS: dict[str, dataclasses.Field] = {spec.name: spec for spec in dataclasses.fields(Config) if spec.name != "levels"}
 # The shipped segments, their values checked against the fields (sim/core/segments.toml).
 SEGMENTS: dict[str, Segment] = read_segments(SHIPPED, FIELDS)
-
-
-def _same(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b
-
-
-def segment_base(values: Mapping[str, Any]) -> dict[str, Any]:
-    """A flat record (``as_dict``) reduced to what a change of segment keeps: the run's own fields (see
-    :meth:`Config.overrides`) and its levels. Merge a new ``segment`` onto this, not onto the full record."""
-    config = from_mapping(values)
-    levels = {key: value for key, value in config.as_dict().items() if key.startswith("levels.")}
-    return {**config.overrides(), **levels}
-
-
-def field_spec(name: str) -> dataclasses.Field | None:
-    """The field behind an input name: a config field, or the level parameter of ``levels.NAME.PARAMETER`` (any
-    syntactically valid level name: whether the level exists is known only with the rest of the config)."""
-    if name in FIELDS:
-        return FIELDS[name]
-    parts = name.split(".")
-    if len(parts) == 3 and parts[0] == "levels" and parts[1] and parts[2] in SPECS:
-        return SPECS[parts[2]]
-    return None
-
-
-def is_field(name: str) -> bool:
-    """Whether ``name`` is an input a sweep may vary or fix (a config field or a level parameter)."""
-    return field_spec(name) is not None
 
 
 def flat_levels(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -452,9 +434,3 @@ def resolve(config: Config | None, seed: int | None, params: Mapping[str, Any]) 
     if config is None:
         return from_mapping(changes)
     return config.replace(**changes) if changes else config
-
-
-
-
-
-

@@ -1,16 +1,43 @@
-"""A run's config from the outside world: a TOML file, ``key=value`` overrides from the command line, and the
-list of fields ``relsim fields`` prints. Every problem is one :class:`~sim.errors.ConfigError` naming its field."""
+"""A run's config from the outside world: a TOML file, ``key=value`` overrides from the command line, the names
+an input may have (a field or a level parameter; what a change of segment keeps), and the list of fields
+``relsim fields`` prints. Every problem is one :class:`~sim.errors.ConfigError` naming its field."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from sim.core import fields
-from sim.core.config import FIELDS, LEVEL_KEYS, Config, field_spec, flat_levels, from_mapping
-from sim.core.levels import PARAMETERS
+from sim.core.config import FIELDS, LEVEL_KEYS, Config, flat_levels, from_mapping
+from sim.core.levels import PARAMETERS, SPECS
 from sim.errors import ConfigError
 from sim.files import read_toml
+
+
+def segment_base(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A flat record (``as_dict``) reduced to what a change of segment keeps: the run's own fields (see
+    :meth:`Config.overrides`) and its levels. Merge a new ``segment`` onto this, not onto the full record."""
+    config = from_mapping(values)
+    levels = {key: value for key, value in config.as_dict().items() if key.startswith("levels.")}
+    return {**config.overrides(), **levels}
+
+
+def field_spec(name: str) -> dataclasses.Field | None:
+    """The field behind an input name: a config field, or the level parameter of ``levels.NAME.PARAMETER`` (any
+    syntactically valid level name: whether the level exists is known only with the rest of the config)."""
+    if name in FIELDS:
+        return FIELDS[name]
+    parts = name.split(".")
+    if len(parts) == 3 and parts[0] == "levels" and parts[1] and parts[2] in SPECS:
+        return SPECS[parts[2]]
+    return None
+
+
+def is_field(name: str) -> bool:
+    """Whether ``name`` is an input a sweep may vary or fix (a config field or a level parameter)."""
+    return field_spec(name) is not None
 
 
 def parse_override(text: str) -> tuple[str, Any]:

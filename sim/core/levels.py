@@ -279,7 +279,7 @@ def define_levels(base: Sequence[Level], changes: Mapping[str, Mapping[str, Any]
                     f"parameter (missing {len(missing)} of {len(PARAMETERS)}, e.g. {missing[0]})",
                 )
             start = Level(name)
-        if start == table.get(name) and all(_same(getattr(start, k), v) for k, v in entries.items()):
+        if start == table.get(name) and all(same_value(getattr(start, k), v) for k, v in entries.items()):
             continue  # unchanged (a config's own record read back): keep the object
         table[name] = dataclasses.replace(start, **entries)
     if len(table) > MAX_LEVELS:
@@ -287,7 +287,8 @@ def define_levels(base: Sequence[Level], changes: Mapping[str, Mapping[str, Any]
     return tuple(table.values())
 
 
-def _same(old: Any, new: Any) -> bool:
+def same_value(old: Any, new: Any) -> bool:
+    """Equal and of the same type (1 and 1.0 differ: a change of type is a change of the input)."""
     return type(old) is type(new) and old == new
 
 
@@ -363,7 +364,6 @@ def _allowed_range(spec: dataclasses.Field) -> str:
     if kind(spec) == "bool":
         return "true or false"
     return f"{spec.metadata['low']:g} to {spec.metadata['high']:g}"
-
 
 
 def draw_levels(rng: Any, levels: Sequence[Level] = DEFAULT_LEVELS) -> tuple[Level, ...]:

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from sim.core.config import ConfigError, from_mapping, segment_base
+from sim.core.config import ConfigError, from_mapping
 from sim.core.costs import size_dependent
+from sim.core.inputs import segment_base
 from sim.core.limits import check_design
 from sim.engine import checks
 from sim.engine.sweepspec import ACCOUNTING_FIELDS, CUSTOMERS, KEY_COLUMNS, SweepSpec

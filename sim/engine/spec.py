@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from sim.core.config import FIELDS, ConfigError, from_mapping, is_field, segment_base
-from sim.core.inputs import load
+from sim.core.config import FIELDS, ConfigError, from_mapping
+from sim.core.inputs import is_field, load, segment_base
 from sim.engine import checks
 from sim.engine.sweepspec import (
     ACCOUNTING_FIELDS,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sim import __version__
-from sim.core.config import field_spec
+from sim.core.inputs import field_spec
 from sim.core.schema import QUADRANTS
 from sim.outputs.accounts import RATES, TOTALS
 

@@ -14,8 +14,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sim.core.config import FIELDS, ConfigError, from_mapping, is_field
-from sim.core.inputs import load
+from sim.core.config import FIELDS, ConfigError, from_mapping
+from sim.core.inputs import is_field, load
 from sim.core.levels import LEVEL_NAMES, level_index
 from sim.engine import checks
 from sim.engine.plan import derive_seed

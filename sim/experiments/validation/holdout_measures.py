@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.core.config import Config, is_field
+from sim.core.config import Config
+from sim.core.inputs import is_field
 from sim.core.model import RelationshipModel
 from sim.core.rng import stream
 from sim.core.trace import repurchase_after_problem

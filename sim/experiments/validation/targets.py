@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim.core.config import FIELDS, from_mapping, is_field
+from sim.core.config import FIELDS, from_mapping
+from sim.core.inputs import is_field
 from sim.errors import ConfigError
 from sim.experiments.validation.measures import EXPERIMENTS
 from sim.files import read_toml
