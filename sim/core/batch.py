@@ -232,25 +232,24 @@ class Batch(ServiceRules, StackedRuns):
         return np.where((entry > 0) & (month < 12 * entry), 0.0, self.p["competition"])
 
     def _leave_probability(self, attraction: np.ndarray) -> np.ndarray:
-        """dynamics.leave_probability with each run's attraction (float32 columns where it meets float32)."""
+        """The single model's dynamics.leave_probability, with each run's attraction on its row."""
         first, data = self.first, self.data
-        out, spare = self.buffers["hazard"], self.buffers["work"]
-        np.add(data["switching_cost"], data["social_bond"], out=out)
-        out *= first.switching_cost_effect
-        np.multiply(data["satisfaction"], first.satisfaction_effect, out=spare)
-        out += spare
-        np.multiply(data["commitment"], first.commitment_effect, out=spare)
-        out += spare
-        np.multiply(data["price_sensitivity"], (first.price_effect * attraction).astype(F32)[:, None], out=spare)
-        out -= spare
-        out -= first.churn_intercept
-        np.exp(out, out=out)
-        out += 1.0
-        np.reciprocal(out, out=out)
-        out *= ((1.0 - self.natural) * attraction).astype(F32)[:, None]
-        out += self.natural
-        out[attraction <= 0.0] = self.natural  # a monopoly: natural churn only
-        return out
+        return dynamics.leave_probability(
+            data["satisfaction"],
+            data["commitment"],
+            data["switching_cost"],
+            data["social_bond"],
+            data["price_sensitivity"],
+            attraction=attraction[:, None],
+            natural_churn_monthly=self.natural,
+            intercept=first.churn_intercept,
+            satisfaction_effect=first.satisfaction_effect,
+            commitment_effect=first.commitment_effect,
+            switching_cost_effect=first.switching_cost_effect,
+            price_effect=first.price_effect,
+            out=self.buffers["hazard"],
+            spare=self.buffers["work"],
+        )
 
     def _count_states(self, hazard: np.ndarray, active: np.ndarray, record: dict[str, Any]) -> None:
         first, data = self.first, self.data

@@ -61,7 +61,7 @@ def leave_probability(
     social_bond: np.ndarray,
     price_sensitivity: np.ndarray,
     *,
-    attraction: float,
+    attraction: float | np.ndarray,
     natural_churn_monthly: float,
     intercept: float,
     satisfaction_effect: float,
@@ -77,11 +77,14 @@ def leave_probability(
     x = intercept + price_effect * attraction * price_sensitivity - satisfaction_effect * satisfaction
         - commitment_effect * commitment - switching_cost_effect * (switching_cost + social_bond).
     With no outside option (attraction 0, a monopoly) only natural churn remains: dissatisfied customers stay
-    as hostages. ``spare`` is a work buffer of the same length (allocated if not given).
+    as hostages. ``spare`` is a work buffer of the same length (allocated if not given). ``attraction`` is one
+    number, or one per row of a batch of runs (shape (runs, 1), sim/core/batch.py); the products it enters are
+    rounded to float32 first, as a Python number next to a float32 array is, so both give the same numbers.
     """
     if spare is None:
         spare = np.empty_like(out)
-    if attraction <= 0.0:
+    attraction = np.asarray(attraction, dtype=float)
+    if attraction.ndim == 0 and attraction <= 0.0:
         out.fill(natural_churn_monthly)
         return out
     # Build -x in place (no temporaries): logistic(x) = 1 / (1 + exp(-x)).
@@ -91,15 +94,17 @@ def leave_probability(
     out += spare
     np.multiply(commitment, commitment_effect, out=spare)
     out += spare
-    np.multiply(price_sensitivity, price_effect * attraction, out=spare)
+    np.multiply(price_sensitivity, (price_effect * attraction).astype(np.float32), out=spare)
     out -= spare
     out -= intercept
     with np.errstate(over="ignore"):  # exp overflows to inf for very loyal customers: probability 0, as it should
         np.exp(out, out=out)
     out += 1.0
     np.reciprocal(out, out=out)
-    out *= (1.0 - natural_churn_monthly) * attraction
+    out *= ((1.0 - natural_churn_monthly) * attraction).astype(np.float32)
     out += natural_churn_monthly
+    if attraction.ndim:  # the runs of a batch under a monopoly: natural churn only
+        np.copyto(out, np.float32(natural_churn_monthly), where=attraction <= 0.0)
     return out
 
 

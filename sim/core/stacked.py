@@ -247,12 +247,6 @@ class StackedRuns:
     def _per_run(self, flat_positions: np.ndarray) -> np.ndarray:
         return np.bincount(flat_positions // self.capacity, minlength=self.n_runs)
 
-    def _split(self, flat_positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Runs with at least one of these positions, and how many each has."""
-        counts = self._per_run(flat_positions)
-        runs = np.flatnonzero(counts)
-        return runs, counts[runs]
-
     def _draw_rows(self, stream: str) -> np.ndarray:
         """Each run's float32 uniforms for its active customers in the first ``n[r]`` slots of row r."""
         return self.pools[stream].rows(self.buffers["uniform"], self.n)
