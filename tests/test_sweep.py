@@ -28,6 +28,7 @@ from sim.engine.sweep import (
     simulate,
 )
 from sim.files import LOCK
+from sim.engine.sweep import _rechunk
 from sim.outputs.results import summarise
 
 
@@ -170,7 +171,8 @@ def test_grid_design_and_log_ranges(tmp_path):
     assert points[0] == {"competition": 0.0, "margin": 0.1, "customers": 100}
     the_plan = plan(spec)
     assert the_plan.runs == 60 and the_plan.simulations == 3 * 5 * 2  # the two margins share a simulation
-    task = the_plan.chunks[0]["tasks"][0]
+    tasks = [task for chunk in the_plan.chunks for task in chunk["tasks"]]
+    task = next(task for task in tasks if task["simulation"] == 0 and task["replication"] == 0)
     assert task["params"]["n_customers"] == 100 and task["params"]["revenue_per_customer"] == 1e5
     big = next(t for c in the_plan.chunks for t in c["tasks"] if t["targets"][0]["values"]["customers"] == 10**6)
     assert big["params"]["n_customers"] == 120 and big["targets"][0]["scale"] == pytest.approx(10**6 / 120)
@@ -339,3 +341,28 @@ def test_mesa_batch_run_with_explicit_seeds():
     np.testing.assert_array_equal(run["profit"].to_numpy(), own["profit"].to_numpy())
     np.testing.assert_array_equal(run["active"].to_numpy(), own["active"].to_numpy())
     assert not math.isnan(frame["cost_to_serve"].iloc[-1])
+
+
+def test_chunks_group_alike_simulations_and_older_sweeps_resume_in_design_order(tmp_path):
+    """Chunks are cut in batch order (one level per chunk where the design allows), every simulation once with
+    its own seed; a sweep stored before that order (no chunk_order in its manifest) is re-cut in design order."""
+    text = TINY.replace("[compare]\nlevels = [\"basic\", \"reactive\", \"proactive\"]\n", "")
+    text = text.replace("margin = [0.1, 0.5]", 'margin = [0.1, 0.5]\nlevel = ["basic", "partnership"]')
+    text = text.replace("seed = 11", "seed = 11\nchunk_size = 3")
+    the_plan = plan(tiny(tmp_path, text))
+    tasks = [task for chunk in the_plan.chunks for task in chunk["tasks"]]
+    design_order = sorted(tasks, key=lambda task: (task["simulation"], task["replication"]))
+    assert len(tasks) == 12 and [task["params"]["level"] for task in design_order[:4]] == ["basic"] * 2 + [
+        "partnership"
+    ] * 2  # the design alternates levels...
+    for chunk in the_plan.chunks:  # ...the chunks do not, the service-intensive level first
+        assert len({task["params"]["level"] for task in chunk["tasks"]}) == 1
+    assert the_plan.chunks[0]["tasks"][0]["params"]["level"] == "partnership"
+    assert {(t["simulation"], t["replication"], t["seed"]) for t in tasks} == {
+        (t["simulation"], t["replication"], run_seed(the_plan.spec, t["simulation"], t["replication"]))
+        for t in design_order
+    }
+    assert _rechunk(the_plan, {"chunk_size": 3, "chunk_order": "batch"}) is the_plan
+    legacy = _rechunk(the_plan, {"chunk_size": 3})
+    assert [task for chunk in legacy.chunks for task in chunk["tasks"]] == design_order
+    assert [chunk["chunk"] for chunk in legacy.chunks] == list(range(4))

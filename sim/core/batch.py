@@ -159,7 +159,7 @@ class Batch(ServiceRules, StackedRuns):
                 ("account", "account_management"),
             )
         }
-        self.account_codes = [code for code, level in enumerate(levels) if level.account_management]
+        self.on_account = np.array([level.account_management for level in levels])  # by level code
         books = [Books(c, tuple(lv.name for lv in u)) for c, u in zip(self.configs, used, strict=True)]
         self.fixed_monthly = np.array([b.fixed_monthly for b in books])
         self.books = books if books_per_run(self.first) else None
@@ -294,7 +294,7 @@ class Batch(ServiceRules, StackedRuns):
     def _close_books(self, active: np.ndarray, record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         """Each run's account teams and month-end through its own Books, as the single model keeps them."""
         data, n = self.data, self.n.tolist()
-        on_account = np.isin(data["level"], self.account_codes) if self.uses["account"].any() else None
+        on_account = self.on_account[data["level"]] if self.uses["account"].any() else None
         keys = ("cost_agent", "cost_ivr", "contacts_agent", "contacts_ivr", "concessions", "account_managers")
         rows: dict[str, list[float]] = {key: [] for key in (*keys, "revenue", "gross_margin")}
         costs = {activity: [] for activity in ACTIVITIES}
@@ -316,7 +316,7 @@ class Batch(ServiceRules, StackedRuns):
         """The account teams and month-end of runs without cost mechanisms (the arithmetic of Books, per run)."""
         p, costs = self.p, self.costs
         if self.uses["account"].any():
-            on_account = rows_true(np.isin(self.data["level"], self.account_codes) & active)
+            on_account = rows_true(self.on_account[self.data["level"]] & active)
             costs["account_management"] = np.where(self.uses["account"], on_account * p["partnership_cost"] / 12.0, 0.0)
         costs["fixed_programme"] = self.fixed_monthly
         record["cost_agent"] = self.contacts_agent * p["agent_contact_cost"]

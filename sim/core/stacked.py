@@ -71,9 +71,15 @@ class Pool:
         """The next ``counts[r]`` values of every run r, run after run."""
         self._ensure(counts)
         runs = np.flatnonzero(counts)
-        index = ragged(runs * self.data.shape[1] + self.start[runs], counts[runs])
+        total = int(counts.sum())
+        if total > 32 * len(runs):  # many values a run: slices joined cost less than a gather of them all
+            starts, ends = self.start[runs], self.start[runs] + counts[runs]
+            rows = zip(runs.tolist(), starts.tolist(), ends.tolist(), strict=True)
+            values = np.concatenate([self.data[r, a:b] for r, a, b in rows]) if total else self.data[0, :0]
+        else:
+            values = self.data.reshape(-1)[ragged(runs * self.data.shape[1] + self.start[runs], counts[runs])]
         self.start += counts
-        return self.data.reshape(-1)[index]
+        return values
 
     def rows(self, out: np.ndarray, used: np.ndarray) -> np.ndarray:
         """Run r's next ``used[r]`` values into the start of row r of ``out`` (the rest of a row is left as it is:
@@ -106,6 +112,7 @@ class StackedRuns:
         self.data = {name: np.zeros((self.n_runs, self.capacity), dtype) for name, dtype in fields.items()}
         self.n = np.zeros(self.n_runs, np.int64)
         self.next_id = np.zeros(self.n_runs, np.int64)
+        self.constants_at: dict[int, dict[str, Any]] = {}
         self._views()
         initial = self._customers(self.runs, counts, month=0, initial=True)
         self._place(initial, self.runs, counts, shift=None, month=None)
@@ -138,12 +145,16 @@ class StackedRuns:
             for r, k in zip(runs.tolist(), counts.tolist(), strict=True)
         ]
         joined = {key: np.concatenate([d[key] for d in draws]) for key in draws[0]}
-        constants = [customer_constants(self.configs[r], month) for r in runs.tolist()]
         stacked: dict[str, Any] = {}
-        for key, value in constants[0].items():
-            values = [c[key] for c in constants]
-            same = all(v == value for v in values[1:]) if key != "levels" else True
-            stacked[key] = value if same else np.repeat(np.array(values), counts)
+        for key, values in self._constants(month).items():
+            if key == "levels":
+                stacked[key] = values[0]
+                continue
+            chosen = values[runs]
+            same = bool((chosen == chosen[0]).all())
+            # A value the runs share stays a Python number, as the single run has it (a float32 array keeps its
+            # precision next to one, not next to a numpy float64).
+            stacked[key] = chosen[0].item() if same else np.repeat(chosen, counts)
         fields = assemble(joined, stacked)
         if self.first.ideal_contacts_per_year > 0.0:  # contact wear-out: each run's draws from its own stream
             ends = np.cumsum(counts)
@@ -153,6 +164,16 @@ class StackedRuns:
             ]
             fields.update({key: np.concatenate([part[key] for part in parts]) for key in parts[0]})
         return fields
+
+    def _constants(self, month: int) -> dict[str, np.ndarray]:
+        """Every run's :func:`customer_constants` at ``month`` (one array per key, by run; computed once)."""
+        held = self.constants_at.get(month)
+        if held is None:
+            each = [customer_constants(config, month) for config in self.configs]
+            held = {key: np.array([c[key] for c in each]) for key in each[0] if key != "levels"}
+            held["levels"] = [each[0]["levels"]]  # a batch's runs share their level definitions
+            self.constants_at = {month: held}  # arrivals are drawn at month 0 (their month is added when placed)
+        return held
 
     def _place(
         self, fields: dict[str, np.ndarray], runs: np.ndarray, counts: np.ndarray, shift: Any, month: int | None
@@ -256,6 +277,8 @@ class StackedRuns:
         shape (rows, positions), run by run in order."""
         counts = self._per_run(flat_positions)
         values = self.pools[stream].take(counts * rows)
+        if rows == 1:  # run after run, in order: already each position's own value
+            return values[None]
         run = flat_positions // self.capacity
         first = np.cumsum(counts) - counts  # where each run's positions start among flat_positions
         within = np.arange(len(flat_positions)) - first[run]

@@ -14,6 +14,7 @@ import numpy as np
 from sim.core.config import ConfigError, from_mapping
 from sim.core.costs import size_dependent
 from sim.core.inputs import segment_base
+from sim.core.levels import LEVEL_NAMES
 from sim.core.limits import check_design
 from sim.engine import checks
 from sim.engine.sweepspec import ACCOUNTING_FIELDS, CUSTOMERS, KEY_COLUMNS, SweepSpec
@@ -145,7 +146,9 @@ def plan(spec: SweepSpec) -> Plan:
             for p in members
         ]
         for r in range(replications):
-            tasks.append({"params": params, "seed": run_seed(spec, g, r), "replication": r, "targets": targets})
+            tasks.append(
+                {"params": params, "seed": run_seed(spec, g, r), "replication": r, "targets": targets, "simulation": g}
+            )
     for level in spec.compare_levels:  # each level once: the rest of its config was checked above
         _validate(spec, {}, {**spec.base, "level": level})
     for name in ACCOUNTING_FIELDS:  # shared simulations were checked at one value; check every other value once
@@ -161,7 +164,36 @@ def plan(spec: SweepSpec) -> Plan:
         "derived": list(spec.derived),
         "replications": replications,
     }
-    return Plan(spec, points, cut(tasks, settings, size), runs=len(points) * replications, simulations=len(tasks))
+    chunks = cut(batch_order(tasks), settings, size)
+    return Plan(spec, points, chunks, runs=len(points) * replications, simulations=len(tasks))
+
+
+def batch_order(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tasks in the order chunks are cut from: alike simulations together, so that a chunk's batch holds runs
+    of one structure, level and size (sim/core/batch.py): a batch of one level costs some 15 % less per run than
+    a mixed one (fewer empty slots, no level's rules applied to rows that do not use them). The larger and the
+    more service-intensive come first, so that the dearest chunks start first and the last ones are cheap.
+    Which chunk a simulation lands in changes neither its seed nor its numbers; rows are sorted by run."""
+    from sim.core.batch import VARYING
+
+    keys: dict[int, tuple[Any, ...]] = {}
+    for task in tasks:
+        params = task["params"]
+        if id(params) not in keys:
+            structure = tuple(sorted((k, repr(v)) for k, v in params.items() if k not in VARYING))
+            level = params.get("level", "")
+            keys[id(params)] = (structure, -_level_rank(level), -float(params.get("n_customers", 0)))
+    return sorted(tasks, key=lambda task: keys[id(task["params"])])
+
+
+def plan_order(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tasks in the design's order (how sweeps stored before :func:`batch_order` were cut)."""
+    return sorted(tasks, key=lambda task: (task["simulation"], task["replication"]))
+
+
+def _level_rank(level: Any) -> int:
+    """A shipped level's place in Kotler's order (Partnership serves most); a level defined in a config: 0."""
+    return LEVEL_NAMES.index(level) + 1 if level in LEVEL_NAMES else 0
 
 
 def automatic_chunk_size(simulations: int) -> int:

@@ -33,7 +33,7 @@ from sim import __version__
 from sim.core.limits import check_memory
 from sim.engine import checks
 from sim.engine.evaluators import Evaluator, make_evaluator
-from sim.engine.plan import cut, design, legacy_chunk_size, plan, run_seed
+from sim.engine.plan import cut, design, legacy_chunk_size, plan, plan_order, run_seed
 from sim.engine.runs import metrics, run_chunk, simulate
 from sim.engine.spec import (
     CUSTOMERS,
@@ -158,6 +158,7 @@ def _run_in(out: Path, spec: SweepSpec, plan_: Any, evaluator: Evaluator, progre
                 "simulations": plan_.simulations,
                 "chunks": len(plan_.chunks),
                 "chunk_size": len(plan_.chunks[0]["tasks"]) if plan_.chunks else 0,
+                "chunk_order": "batch",  # sim.engine.plan.batch_order (absent: the design's order, before it)
                 "columns": plan_.columns,
                 "spec": spec.canonical(),
                 "spec_text": spec.source_text,
@@ -186,8 +187,11 @@ def _run_in(out: Path, spec: SweepSpec, plan_: Any, evaluator: Evaluator, progre
 def _rechunk(plan_: Any, manifest: dict[str, Any]) -> Any:
     tasks = [task for chunk in plan_.chunks for task in chunk["tasks"]]
     size = manifest.get("chunk_size") or plan_.spec.chunk_size or legacy_chunk_size(len(tasks))
-    if plan_.chunks and size == len(plan_.chunks[0]["tasks"]):
+    ordered = manifest.get("chunk_order") == "batch"
+    if plan_.chunks and size == len(plan_.chunks[0]["tasks"]) and ordered:
         return plan_
+    if not ordered:  # stored before chunks were cut in batch order
+        tasks = plan_order(tasks)
     settings = plan_.chunks[0]["settings"] if plan_.chunks else {}
     return dataclasses.replace(plan_, chunks=cut(tasks, settings, size))
 
