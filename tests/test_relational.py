@@ -36,7 +36,7 @@ def test_the_yearly_effect_of_contact_is_an_inverted_u_in_its_frequency():
     yearly = [sum(_cycle_effects(ideal=4, per_year=n)[:n]) for n in (1, 2, 3, 4, 6, 12)]
     peak = int(np.argmax(yearly))
     assert yearly[peak] == pytest.approx(0.4) and 0 < peak < len(yearly) - 1
-    assert yearly[:peak + 1] == sorted(yearly[:peak + 1]) and yearly[peak:] == sorted(yearly[peak:], reverse=True)
+    assert yearly[: peak + 1] == sorted(yearly[: peak + 1]) and yearly[peak:] == sorted(yearly[peak:], reverse=True)
     assert yearly[-1] < 0
 
 
@@ -44,6 +44,7 @@ def test_proactive_contact_can_backfire_with_wear_out_and_helps_in_todays_model(
     """The same customers with and without Proactive's calls (common random numbers)."""
     silent = {"levels.proactive.outreach_per_year": 0}
     wearing = {"ideal_contacts_per_year": 1.0, "annoyance": 0.3}
+
     def retention(**params):
         return run(from_mapping({**SMALL, "level": "proactive", **params})).summary["retention_rate"]
 

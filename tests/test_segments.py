@@ -159,9 +159,10 @@ def test_a_config_file_and_set_name_the_segment(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["segment"] == "key_account"
     config = load(path, ["complaint_propensity=0.5"])
-    assert config.complaint_propensity == 0.5 and config.agent_contact_cost == SEGMENTS["key_account"].values[
-        "agent_contact_cost"
-    ]
+    assert (
+        config.complaint_propensity == 0.5
+        and config.agent_contact_cost == SEGMENTS["key_account"].values["agent_contact_cost"]
+    )
 
 
 @pytest.mark.parametrize("name", SEGMENT_NAMES)

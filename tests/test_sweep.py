@@ -17,6 +17,7 @@ from sim.engine.evaluators import ProcessPoolEvaluator, SequentialEvaluator, mak
 from sim.engine.sweep import (
     METRICS,
     SUMMARY_METRICS,
+    _rechunk,
     design,
     load_results,
     load_spec,
@@ -28,12 +29,12 @@ from sim.engine.sweep import (
     simulate,
 )
 from sim.files import LOCK
-from sim.engine.sweep import _rechunk
 from sim.outputs.results import summarise
 
 
 def main(argv: list[str]) -> int:
     return cli_main(["sweep", *argv])
+
 
 ROOT = Path(__file__).resolve().parents[1]
 CALIBRATED = ROOT / "experiments" / "calibrated.toml"
@@ -346,15 +347,16 @@ def test_mesa_batch_run_with_explicit_seeds():
 def test_chunks_group_alike_simulations_and_older_sweeps_resume_in_design_order(tmp_path):
     """Chunks are cut in batch order (one level per chunk where the design allows), every simulation once with
     its own seed; a sweep stored before that order (no chunk_order in its manifest) is re-cut in design order."""
-    text = TINY.replace("[compare]\nlevels = [\"basic\", \"reactive\", \"proactive\"]\n", "")
+    text = TINY.replace('[compare]\nlevels = ["basic", "reactive", "proactive"]\n', "")
     text = text.replace("margin = [0.1, 0.5]", 'margin = [0.1, 0.5]\nlevel = ["basic", "partnership"]')
     text = text.replace("seed = 11", "seed = 11\nchunk_size = 3")
     the_plan = plan(tiny(tmp_path, text))
     tasks = [task for chunk in the_plan.chunks for task in chunk["tasks"]]
     design_order = sorted(tasks, key=lambda task: (task["simulation"], task["replication"]))
-    assert len(tasks) == 12 and [task["params"]["level"] for task in design_order[:4]] == ["basic"] * 2 + [
-        "partnership"
-    ] * 2  # the design alternates levels...
+    assert (
+        len(tasks) == 12
+        and [task["params"]["level"] for task in design_order[:4]] == ["basic"] * 2 + ["partnership"] * 2
+    )  # the design alternates levels...
     for chunk in the_plan.chunks:  # ...the chunks do not, the service-intensive level first
         assert len({task["params"]["level"] for task in chunk["tasks"]}) == 1
     assert the_plan.chunks[0]["tasks"][0]["params"]["level"] == "partnership"

@@ -24,6 +24,7 @@ from sim.engine.sweep import load_results, load_spec, run_sweep
 def main(argv: list[str]) -> int:
     return cli_main(["sweep", *argv])
 
+
 pytest.importorskip("distributed")
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -55,11 +55,12 @@ def holdout(args: argparse.Namespace) -> int:
     table = holdout_table(spec, run_holdout(base, spec, replications, evaluator))
     report = write_holdout_report(args.out, table, replications, args.config)
     for row in table.itertuples():
-        print(f"{row.verdict:15s} {row.target:36s} {row.mean:10.4g} ({interval_text(row.ci_low, row.ci_high)})   "
-              f"want {row.wanted}{'' if row.counts else '  [not counted]'}")
+        print(
+            f"{row.verdict:15s} {row.target:36s} {row.mean:10.4g} ({interval_text(row.ci_low, row.ci_high)})   "
+            f"want {row.wanted}{'' if row.counts else '  [not counted]'}"
+        )
     print(f"{headline(table)}; report: {report}")
     return 0
-
 
 
 # --- relsim verdict -----------------------------------------------------------------------------------------------

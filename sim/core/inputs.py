@@ -83,4 +83,3 @@ def describe_fields() -> list[dict[str, Any]]:
         }
         for spec in FIELDS.values()
     ]
-

@@ -187,8 +187,8 @@ class Customer(mesa.Agent):
             tally["problems_detected" if detected else "complaints"] += 1
             ivr = self.contact("complaint", routed=complained, bond=not warranty)  # complaints follow the routing
             # an on-site visit for a share of handled problems, charged at its expected cost
-            tally["cost_field_service"] += config.field_service_share * config.field_service_cost * (
-                self.value**config.contact_cost_elasticity
+            tally["cost_field_service"] += (
+                config.field_service_share * config.field_service_cost * (self.value**config.contact_cost_elasticity)
             )
             if warranty:  # repaired or replaced: resolved, slowly
                 tally["recovered"] += 1

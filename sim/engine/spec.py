@@ -285,9 +285,7 @@ def _scenarios(data: Mapping[str, Any], base: Mapping[str, Any], names: list[str
     return tuple(scenarios)
 
 
-def _compare(
-    data: Mapping[str, Any], names: list[str], fixed: Mapping[str, Any], base: Mapping[str, Any]
-) -> tuple:
+def _compare(data: Mapping[str, Any], names: list[str], fixed: Mapping[str, Any], base: Mapping[str, Any]) -> tuple:
     """[compare]: the levels simulated at every point, the metric that ranks them and the baseline."""
     compare = checks.table("compare", data.get("compare", {}))
     checks.no_unknown("compare.", compare, ("levels", "metric", "baseline"))

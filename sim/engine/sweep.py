@@ -209,5 +209,3 @@ def _progress_bar(total: int, initial: int, name: str, enabled: bool) -> Any:
         smoothing=0.05,
         disable=not enabled,
     )
-
-

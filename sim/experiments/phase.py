@@ -139,9 +139,7 @@ def edges(centres: Sequence[float], log: bool) -> np.ndarray:
     return 10.0**inner if log else inner
 
 
-def kotler_regions(
-    cells: Sequence[Cell], x_range: tuple[float, float], y_range: tuple[float, float]
-) -> list[dict]:
+def kotler_regions(cells: Sequence[Cell], x_range: tuple[float, float], y_range: tuple[float, float]) -> list[dict]:
     """Each Kotler cell as a rectangle in (customers, margin): rows split at geometric midpoints between the rows'
     customer counts, columns at midpoints between the columns' margins, outer cells reaching the axes' ends."""
     rows = sorted({c.customers for c in cells})
@@ -197,11 +195,3 @@ def agreement(table: pd.DataFrame, cells: Sequence[Cell]) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------------------------
 # Figures and report
 # ----------------------------------------------------------------------------------------------------------------
-
-
-
-
-
-
-
-

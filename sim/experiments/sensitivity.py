@@ -224,10 +224,6 @@ def label(response: str) -> str:
     return {"lead": "lead of the winner", "winner": "winning level (0–4)"}.get(response, response)
 
 
-
-
-
-
 def ranking(indices: pd.DataFrame, value: str, top: int = 3) -> dict[str, str]:
     """The ``top`` factors of each response (per market when the spec has scenarios), as text."""
     keys = ["scenario", "response"] if "scenario" in indices else ["response"]
@@ -241,7 +237,3 @@ def ranking(indices: pd.DataFrame, value: str, top: int = 3) -> dict[str, str]:
             f"{row.factor.replace('log10_', 'log ')} {getattr(row, value):.2f}" for row in part.itertuples()
         )
     return lines
-
-
-
-

@@ -203,4 +203,3 @@ def write_results(out_dir: str | Path, result: MatrixResult) -> Path:
         result.timings["writing_s"] = time.perf_counter() - started
         (staging / "REPORT.md").write_text(render_report(result))
     return out
-

@@ -102,9 +102,7 @@ def _legend(fig: Any, names: Sequence[str]) -> None:
     fig.legend(handles=handles, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
 
 
-def plot_phase(
-    table: pd.DataFrame, cells: Sequence[Cell], path: Path, years: int, scenario: str | None = None
-) -> None:
+def plot_phase(table: pd.DataFrame, cells: Sequence[Cell], path: Path, years: int, scenario: str | None = None) -> None:
     """The winning level over customers × margin with Kotler's cells; all markets in panels unless one is named."""
     from matplotlib.figure import Figure
 
@@ -205,4 +203,3 @@ def run_phase(
             (staging / "timings.json").write_text(json.dumps({"sweep_seconds": round(seconds, 1)}, indent=2) + "\n")
             write_report(staging, spec, table, cells_table, seconds)
     return table
-

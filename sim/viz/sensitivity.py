@@ -151,4 +151,3 @@ def run_sensitivity(
             (staging / "timings.json").write_text(text)
             write_report(staging, spec, results, timings)
     return results
-

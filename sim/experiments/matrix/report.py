@@ -28,10 +28,16 @@ def json_records(result: MatrixResult) -> list[dict[str, Any]]:
     """One record per cell for ``relsim matrix --json``: Kotler's level, the model's best, P(his level is best)
     over bootstrap resamples of the replications, the regret (relative profit lost), the matrix's agreement, the
     difference best − recommended with its CI, and the per-level results under ``levels``."""
-    v = result.verdicts.rename(columns={"recommended_level": "recommended", "best_level": "best",
-                                        "agreement": "agrees", "diff_mean": "best_minus_recommended",
-                                        "diff_ci_low": "best_minus_recommended_ci_low",
-                                        "diff_ci_high": "best_minus_recommended_ci_high"})
+    v = result.verdicts.rename(
+        columns={
+            "recommended_level": "recommended",
+            "best_level": "best",
+            "agreement": "agrees",
+            "diff_mean": "best_minus_recommended",
+            "diff_ci_low": "best_minus_recommended_ci_low",
+            "diff_ci_high": "best_minus_recommended_ci_high",
+        }
+    )
     records = []
     for row in v.to_dict("records"):
         levels = result.cells[result.cells["cell"] == row["cell"]]
@@ -56,10 +62,6 @@ def interval(low: float, high: float, fmt: Any = money) -> str:
     if not (math.isfinite(low) and math.isfinite(high)):
         return "–"
     return f"[{fmt(low)}, {fmt(high)}]"
-
-
-
-
 
 
 def _market_hash(spec: MatrixSpec) -> str:

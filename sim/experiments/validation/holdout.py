@@ -36,6 +36,8 @@ class Holdout:
     path: str
     replications: int
     table: pd.DataFrame
+
+
 NOT_CONFIG = ("describe", "precondition", "runs", "policies")  # scenario keys that are not overrides
 
 

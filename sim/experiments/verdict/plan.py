@@ -124,9 +124,7 @@ def _sweep_data(spec: VerdictSpec, points: list[dict[str, Any]], labels: list[st
 def nominal_data(spec: VerdictSpec) -> dict[str, Any]:
     """The nominal sweep: every firm at the files' values."""
     points = [
-        {"unit": unit.name, **_unit_fields(unit), "margin": margin}
-        for unit in units(spec)
-        for margin in margins(spec)
+        {"unit": unit.name, **_unit_fields(unit), "margin": margin} for unit in units(spec) for margin in margins(spec)
     ]
     seed = derive_seed(spec.seed, NOMINAL_SWEEP)
     return _sweep_data(spec, points, ["unit"], seed, spec.nominal_replications, crn=True)

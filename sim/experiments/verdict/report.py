@@ -113,9 +113,9 @@ def render_report(result: VerdictResult) -> str:
 Primary row mapping `{spec.primary}`. At the files' values (levels and segments as documented), Kotler's level
 agrees with the model (it is the best, or equivalent to it within ±{spec.materiality:.0%} of the best level's
 profit by a TOST at α = {spec.alpha} each side, {spec.nominal_replications} paired replications) in
-**{agrees} of {n} cells**. Over {int(p['draws'].min())} draws of the level-effect, segment and cost-elasticity
+**{agrees} of {n} cells**. Over {int(p["draws"].min())} draws of the level-effect, segment and cost-elasticity
 priors, the expected number of cells in which his level is the most profitable is **{expected:.1f} of {n}**, and
-the expected regret of following him, averaged over the cells, is **{_pct(float(p['expected_regret'].mean()))}**.
+the expected regret of following him, averaged over the cells, is **{_pct(float(p["expected_regret"].mean()))}**.
 
 ## Per cell
 
@@ -174,7 +174,7 @@ mappings), factorial {spec.factorial.draws if spec.factorial else 0}; {spec.draw
 draw; sensitivity draws of the primary firms {max(spec.sensitivity_draws, spec.draws)} in all; Latin hypercube
 {spec.hypercube.samples if spec.hypercube else 0} points; elasticities uniform on {list(spec.elasticity)}.
 Every customer is simulated (no sample is scaled up).
-Evaluator {result.evaluator}; {sims}. Code version: {result.code_version or 'unrecorded'}.
+Evaluator {result.evaluator}; {sims}. Code version: {result.code_version or "unrecorded"}.
 """
 
 

@@ -69,8 +69,14 @@ def summary_text(result: VerdictResult) -> str:
     if s.empty:
         return ""
     agree = [f"{a} of {n}" for a, n in zip(s["agrees"], s["cells"], strict=True)]
-    frame = pd.DataFrame({"varies": s["varies"], "setting": s["setting"], "cells that agree": agree,
-                          "cells that flip (vs the primary mapping at the files' values)": s["flips"]})
+    frame = pd.DataFrame(
+        {
+            "varies": s["varies"],
+            "setting": s["setting"],
+            "cells that agree": agree,
+            "cells that flip (vs the primary mapping at the files' values)": s["flips"],
+        }
+    )
     expected = s["expected"].dropna()
     note = (f" Under the priors the expected number of cells within the margin is {expected.iloc[0]:.1f}."
             if len(expected) else "")  # fmt: skip
@@ -116,11 +122,13 @@ def changes_text(result: VerdictResult) -> str:
     c = result.changes
     if c.empty:
         return "No parameter draws: nothing to say."
-    lines = ["Per cell: the parameter with the largest |SRC|, P(Kotler's level is best) among the draws in its lowest "
-             "and highest third, and where a linear fit of the gap puts the change of verdict; then the parameter "
-             "whose linear flip point needs the smallest change (in standard deviations of its draws). A linear flip "
-             "point is an extrapolation: the share of draws beyond it in which Kotler's level is best checks it "
-             "(when that share does not move, the fit misleads there).\n"]
+    lines = [
+        "Per cell: the parameter with the largest |SRC|, P(Kotler's level is best) among the draws in its lowest "
+        "and highest third, and where a linear fit of the gap puts the change of verdict; then the parameter "
+        "whose linear flip point needs the smallest change (in standard deviations of its draws). A linear flip "
+        "point is an extrapolation: the share of draws beyond it in which Kotler's level is best checks it "
+        "(when that share does not move, the fit misleads there).\n"
+    ]
     for row in c.itertuples():
         if not getattr(row, "parameter", ""):
             lines.append(f"- **{row.cell}**: too few draws to tell.")
