@@ -34,30 +34,9 @@ from sim.core.customers import mechanisms_on
 from sim.core.population import level_table
 from sim.core.relational import BondBuilding
 from sim.core.rng import streams
-from sim.core.schema import ACTIVITIES, RECORD_KEYS
+from sim.core.schema import ACTIVITIES, RECORD_KEYS, VARYING
 from sim.core.stacked import F32, Pool, StackedRuns, ceil32, rows_true, spread
 
-# Fields a batch holds per run; a batch's runs agree on every other field.
-VARYING = (
-    "seed",
-    "level",
-    "tier_level",
-    "tier_share",
-    "n_customers",
-    "competition",
-    "competitor_entry_year",
-    "problem_rate",
-    "margin",
-    "revenue_per_customer",
-    "agent_contact_cost",
-    "ivr_contact_cost",
-    "partnership_cost",
-    "acquisition_rate",
-    "acquisition_cost_multiple",
-    "keeping_cost_share",
-    "discount_rate",
-    "market_size_multiple",
-)
 _NUMBERS = tuple(name for name in VARYING if name not in ("seed", "level", "tier_level", "tier_share"))  # as floats
 STREAMS = ("traits", "events", "service", "churn", "acquisition", "outreach")  # the ones the batched rules draw on
 
@@ -97,7 +76,7 @@ class Batch(ServiceRules, StackedRuns):
         self.p = per_run
         wear_out = first.ideal_contacts_per_year > 0.0  # its traits come from the relational stream
         self.gen = [streams(c.seed, (*STREAMS, "relational") if wear_out else STREAMS) for c in self.configs]
-        self.acquisition_streams = [g["acquisition"] for g in self.gen]
+        self.poissons = [g["acquisition"].poisson for g in self.gen]  # each run's acquisition draws
         self.pools = {
             name: Pool([g[name] for g in self.gen], dtype, least=least)
             for name, dtype, least in (
@@ -342,8 +321,8 @@ class Batch(ServiceRules, StackedRuns):
         paid_rate = p["acquisition_rate"] * p["n_customers"] / 12.0 * (1.0 - self.heard_bad) * untapped
         referral_rate = good * first.referral_conversion * untapped
         won = [
-            (rng.poisson(a), rng.poisson(b))  # paid, then referred: the single run's order
-            for rng, a, b in zip(self.acquisition_streams, paid_rate.tolist(), referral_rate.tolist(), strict=True)
+            (poisson(a), poisson(b))  # paid, then referred: the single run's order
+            for poisson, a, b in zip(self.poissons, paid_rate.tolist(), referral_rate.tolist(), strict=True)
         ]
         paid, referred = np.array(won, np.int64).reshape(-1, 2).T
         record["joined"], record["joined_by_referral"] = paid + referred, referred

@@ -65,3 +65,26 @@ RECORD_KEYS = (
 
 
 HEADLINE_KEYS = ("active", "left", "joined", "revenue", "relationship_cost", "profit", "complaints", "quality")
+
+# Config fields a batch of runs holds per run (sim/core/batch.py); a batch's runs agree on every other field, so
+# the sweep planner groups simulations by the others (sim/engine/plan.py).
+VARYING = (
+    "seed",
+    "level",
+    "tier_level",
+    "tier_share",
+    "n_customers",
+    "competition",
+    "competitor_entry_year",
+    "problem_rate",
+    "margin",
+    "revenue_per_customer",
+    "agent_contact_cost",
+    "ivr_contact_cost",
+    "partnership_cost",
+    "acquisition_rate",
+    "acquisition_cost_multiple",
+    "keeping_cost_share",
+    "discount_rate",
+    "market_size_multiple",
+)

@@ -49,23 +49,26 @@ class Pool:
         self.end = np.zeros(len(generators), np.int64)  # each run's values drawn so far
 
     def _ensure(self, needed: np.ndarray) -> None:
-        """At least ``needed[r]`` values ready for every run r: the runs short of them draw ``months`` × more."""
+        """At least ``needed[r]`` values ready for every run r: the runs short of them draw ``months`` × more,
+        after the values they hold (moved to the front of the row first only when the row has no room left)."""
         short = np.flatnonzero(self.start + needed > self.end)
         if len(short) == 0:
             return
-        left = self.end[short] - self.start[short]
+        start, end = self.start[short], self.end[short]
         more = np.maximum(needed[short] * self.months, self.least)
-        width = int((left + more).max())
-        if width > self.data.shape[1]:
-            grown = np.zeros((len(self.generators), max(width, int(self.data.shape[1] * 1.5))), self.dtype)
+        width = int((end - start + more).max())
+        if width * 2 > self.data.shape[1]:  # room for two refills: rows move to the front about every other one
+            grown = np.zeros((len(self.generators), max(width * 2, int(self.data.shape[1] * 1.5))), self.dtype)
             grown[:, : self.data.shape[1]] = self.data
             self.data = grown
-        for r, begin, kept, count in zip(*(a.tolist() for a in (short, self.start[short], left, more)), strict=True):
+        room = self.data.shape[1]
+        for r, begin, stop, count in zip(*(a.tolist() for a in (short, start, end, more)), strict=True):
             row = self.data[r]
-            row[:kept] = row[begin : begin + kept].copy()
-            self.generators[r].random(count, dtype=self.dtype, out=row[kept : kept + count])
-        self.start[short] = 0
-        self.end[short] = left + more
+            if stop + count > room:
+                row[: stop - begin] = row[begin:stop].copy()
+                self.start[r], stop = 0, stop - begin
+            self.generators[r].random(count, dtype=self.dtype, out=row[stop : stop + count])
+            self.end[r] = stop + count
 
     def take(self, counts: np.ndarray) -> np.ndarray:
         """The next ``counts[r]`` values of every run r, run after run."""

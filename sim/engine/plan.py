@@ -3,6 +3,7 @@ one seed rule (:func:`run_seed`), simulations shared across accounting-only fact
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from sim.core.costs import size_dependent
 from sim.core.inputs import segment_base
 from sim.core.levels import LEVEL_NAMES
 from sim.core.limits import check_design
+from sim.core.schema import VARYING
 from sim.engine import checks
 from sim.engine.sweepspec import ACCOUNTING_FIELDS, CUSTOMERS, KEY_COLUMNS, SweepSpec
 
@@ -106,8 +108,22 @@ class Plan:
         return [*KEY_COLUMNS, *scenario, *self.spec.factor_names, *self.spec.output_columns()]
 
 
+_LAST_PLAN: dict[str, Plan] = {}  # the last plan made, by spec hash: loading a spec checks it, running it reuses it
+
+
 def plan(spec: SweepSpec) -> Plan:
-    """Design points → simulations (sharing across margins) → chunks; every config validated once."""
+    """Design points → simulations (sharing across margins) → chunks; every config validated once. A pure
+    function of the spec (of what its hash covers), so the last one is kept and handed out again."""
+    key = spec.hash()
+    held = _LAST_PLAN.get(key)
+    if held is None:
+        held = _plan(spec)
+        _LAST_PLAN.clear()
+        _LAST_PLAN[key] = held
+    return dataclasses.replace(held, spec=spec)
+
+
+def _plan(spec: SweepSpec) -> Plan:
     if spec.design == "points":  # explicit points each name their own scenario
         check_design("points", len(spec.points), [], 1, spec.replications)
     else:  # before building it
@@ -164,25 +180,25 @@ def plan(spec: SweepSpec) -> Plan:
         "derived": list(spec.derived),
         "replications": replications,
     }
-    chunks = cut(batch_order(tasks), settings, size)
+    chunks = cut(batch_order(tasks, spec), settings, size)
     return Plan(spec, points, chunks, runs=len(points) * replications, simulations=len(tasks))
 
 
-def batch_order(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def batch_order(tasks: list[dict[str, Any]], spec: SweepSpec) -> list[dict[str, Any]]:
     """The tasks in the order chunks are cut from: alike simulations together, so that a chunk's batch holds runs
     of one structure, level and size (sim/core/batch.py): a batch of one level costs some 15 % less per run than
     a mixed one (fewer empty slots, no level's rules applied to rows that do not use them). The larger and the
     more service-intensive come first, so that the dearest chunks start first and the last ones are cheap.
     Which chunk a simulation lands in changes neither its seed nor its numbers; rows are sorted by run."""
-    from sim.core.batch import VARYING
-
+    structural = [name for name in spec.factor_names if name not in VARYING]  # factors a batch cannot vary
     keys: dict[int, tuple[Any, ...]] = {}
     for task in tasks:
         params = task["params"]
         if id(params) not in keys:
-            structure = tuple(sorted((k, repr(v)) for k, v in params.items() if k not in VARYING))
-            level = params.get("level", "")
-            keys[id(params)] = (structure, -_level_rank(level), -float(params.get("n_customers", 0)))
+            scenario = task["targets"][0]["values"].get("scenario", "")
+            structure = (scenario, *(repr(params.get(name)) for name in structural))
+            rank = -_level_rank(params.get("level"))
+            keys[id(params)] = (structure, rank, -float(params.get("n_customers", 0)))
     return sorted(tasks, key=lambda task: keys[id(task["params"])])
 
 

@@ -145,41 +145,44 @@ def check_out(out: Path, spec: SweepSpec) -> dict[str, Any] | None:
     return manifest
 
 
-def load_results(out: Path | str) -> Any:
-    """The sweep's rows as a DataFrame, one per run, sorted by run key (finished or partial)."""
+def read_results(out: Path | str) -> Any:
+    """The sweep's rows as an Arrow table sorted by run (finished or partial; None when there are none)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     out = Path(out)
     if (out / RESULTS).is_file():
-        table = pq.read_table(out / RESULTS)
-    else:
-        files = sorted((out / PARTS).glob("part-*.parquet")) if (out / PARTS).is_dir() else []
-        if not files:
-            import pandas as pd
-
-            return pd.DataFrame()
-        table = pa.concat_tables([pq.read_table(f) for f in files])
-    return table.sort_by("run").to_pandas()
+        return pq.read_table(out / RESULTS).sort_by("run")
+    files = sorted((out / PARTS).glob("part-*.parquet")) if (out / PARTS).is_dir() else []
+    return pa.concat_tables([pq.read_table(f) for f in files]).sort_by("run") if files else None
 
 
-def consolidate(out: Path, plan_: Plan, manifest: dict[str, Any], seconds: float, evaluator: str) -> Any:
+def load_results(out: Path | str) -> Any:
+    """The sweep's rows as a DataFrame, one per run, sorted by run key (finished or partial)."""
+    table = read_results(out)
+    if table is None:
+        import pandas as pd
+
+        return pd.DataFrame()
+    return table.to_pandas()
+
+
+def consolidate(out: Path, plan_: Plan, manifest: dict[str, Any], seconds: float, evaluator: str) -> None:
     """All parts into one sorted ``runs.parquet`` after checking that every run is there exactly once; then the
-    manifest is marked complete and the parts are removed (in that order, so a kill at any point is harmless)."""
-    import pyarrow as pa
-
+    manifest is marked complete and the parts are removed (in that order, so a kill at any point is harmless).
+    Arrow only: the rows become a DataFrame when asked for (``SweepResult.frame``), so the command need not
+    import pandas."""
     finished = (out / RESULTS).is_file()
-    frame = load_results(out)
-    runs = frame["run"].to_numpy() if len(frame) else np.zeros(0, int)
+    table = read_results(out)
+    runs = table.column("run").to_numpy() if table is not None else np.zeros(0, int)
     if len(runs) != plan_.runs or not np.array_equal(runs, np.arange(plan_.runs)):
         raise RuntimeError(f"{out}: expected runs 0..{plan_.runs - 1} once each, found {len(runs)} rows")
     digest = manifest.get("results_sha256")
     if not finished:
-        digest = write_table(out / RESULTS, pa.Table.from_pandas(frame, schema=schema(plan_), preserve_index=False))
+        digest = write_table(out / RESULTS, table.cast(schema(plan_)))
     if not finished or not manifest.get("complete") or not digest:  # (a committed manifest outlives its Parquet)
         manifest = {k: v for k, v in manifest.items() if k != "parts"}  # the parts are consolidated and removed
         manifest.update(complete=True, last_session_seconds=round(seconds, 3), evaluator=evaluator)
         manifest["results_sha256"] = digest or file_hash(out / RESULTS)
         write_json(out / MANIFEST, manifest)
     shutil.rmtree(out / PARTS, ignore_errors=True)
-    return frame

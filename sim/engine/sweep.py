@@ -20,6 +20,7 @@ this module drives them and re-exports the public names, so callers import from 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 import math
 import sys
@@ -99,7 +100,6 @@ def load_spec(path: str | Path) -> SweepSpec:
 @dataclass
 class SweepResult:
     out: Path
-    frame: Any  # pandas DataFrame
     runs: int
     new_runs: int
     seconds: float
@@ -109,6 +109,11 @@ class SweepResult:
     @property
     def rate(self) -> float:
         return self.new_runs / self.seconds if self.seconds > 0 else math.nan
+
+    @functools.cached_property
+    def frame(self) -> Any:
+        """Every row, sorted by run (a pandas DataFrame, read from the results file when first asked for)."""
+        return load_results(self.out)
 
 
 def run_sweep(
@@ -141,9 +146,9 @@ def _run_in(out: Path, spec: SweepSpec, plan_: Any, evaluator: Evaluator, progre
         plan_ = _rechunk(plan_, manifest)
     started = time.perf_counter()
     if manifest is not None and (out / RESULTS).is_file():  # finished (runs.parquet is written last but one)
-        frame = consolidate(out, plan_, manifest, 0.0, evaluator.describe())
+        consolidate(out, plan_, manifest, 0.0, evaluator.describe())
         seconds = float(manifest.get("last_session_seconds") or 0.0)  # the time of the run that finished it
-        return SweepResult(out, frame, plan_.runs, 0, seconds, manifest.get("evaluator", "?"), spec.hash())
+        return SweepResult(out, plan_.runs, 0, seconds, manifest.get("evaluator", "?"), spec.hash())
     clean_parts(out)  # a killed writer's leftovers; its chunk simply runs again
     done = verify_parts(out, manifest) if manifest is not None else set()  # before any new work
 
@@ -180,8 +185,8 @@ def _run_in(out: Path, spec: SweepSpec, plan_: Any, evaluator: Evaluator, progre
         finally:
             bar.close()
     seconds = time.perf_counter() - started
-    frame = consolidate(out, plan_, manifest, seconds, evaluator.describe())
-    return SweepResult(out, frame, plan_.runs, plan_.runs - already, seconds, evaluator.describe(), spec.hash())
+    consolidate(out, plan_, manifest, seconds, evaluator.describe())
+    return SweepResult(out, plan_.runs, plan_.runs - already, seconds, evaluator.describe(), spec.hash())
 
 
 def _rechunk(plan_: Any, manifest: dict[str, Any]) -> Any:

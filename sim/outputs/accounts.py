@@ -87,20 +87,11 @@ def annual_retention(series: Mapping[str, np.ndarray]) -> np.ndarray:
 
 def accounts(series: Mapping[str, np.ndarray], margin: float, scale: float = 1.0) -> dict[str, float]:
     """Every figure of :data:`TOTALS` (times ``scale``) and :data:`RATES` of one run at ``margin``."""
-    revenue, relationship, acquisition = series["revenue"], series["relationship_cost"], series["acquisition_cost"]
-    discount = series["discount"]
-    totals = {
-        "revenue": revenue.sum(),
-        "relationship_cost": relationship.sum(),
-        "acquisition_cost": acquisition.sum(),
-        "discounted_revenue": revenue @ discount,
-        "discounted_relationship_cost": relationship @ discount,
-        "discounted_acquisition_cost": acquisition @ discount,
-        "discounted_account_team_cost": series["cost_account_management"] @ discount,
-    }
+    sums = _margin_free(series)
+    totals = {key: sums[key] for key in _SUMS}
     # Revenue is after concessions to powerful buyers, which come off the margin in full:
     # gross margin = m × (revenue + concessions) − concessions.
-    conceded, discounted_conceded = series["concessions"].sum(), series["concessions"] @ discount
+    conceded, discounted_conceded = sums["concessions"], sums["discounted_concessions"]
     totals["gross_margin"] = margin * (totals["revenue"] + conceded) - conceded
     totals["discounted_gross_margin"] = margin * (totals["discounted_revenue"] + discounted_conceded)
     totals["discounted_gross_margin"] -= discounted_conceded
@@ -118,17 +109,57 @@ def accounts(series: Mapping[str, np.ndarray], margin: float, scale: float = 1.0
         out["gross_margin"] = float(scale * margin * totals["revenue"])
         out["discounted_gross_margin"] = float(scale * margin * totals["discounted_revenue"])
 
+    out.update(sums["rates"])
+    return out
+
+
+_SUMS = (
+    "revenue",
+    "relationship_cost",
+    "acquisition_cost",
+    "discounted_revenue",
+    "discounted_relationship_cost",
+    "discounted_acquisition_cost",
+    "discounted_account_team_cost",
+)
+
+
+def _margin_free(series: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The sums and rates of a run that no margin changes, computed once per series (a sweep asks for a
+    simulation's accounts at every margin it serves) and kept in it."""
+    held = series.get(_MARGIN_FREE)
+    if held is not None:
+        return held
+    revenue, relationship, acquisition = series["revenue"], series["relationship_cost"], series["acquisition_cost"]
+    discount = series["discount"]
+    sums: dict[str, Any] = {
+        "revenue": revenue.sum(),
+        "relationship_cost": relationship.sum(),
+        "acquisition_cost": acquisition.sum(),
+        "discounted_revenue": revenue @ discount,
+        "discounted_relationship_cost": relationship @ discount,
+        "discounted_acquisition_cost": acquisition @ discount,
+        "discounted_account_team_cost": series["cost_account_management"] @ discount,
+        "concessions": series["concessions"].sum(),
+        "discounted_concessions": series["concessions"] @ discount,
+    }
     customer_years = series["active"].sum() / 12.0
     retention = annual_retention(series)
     measured = ~np.isnan(retention)
-    out["retention_rate"] = float(retention[measured].sum() / measured.sum()) if measured.any() else math.nan
-    out["churn_rate"] = _per(series["left"].sum(), customer_years)
-    out["cost_to_serve_per_customer"] = _per(totals["relationship_cost"], customer_years)
+    rates = {"retention_rate": float(retention[measured].sum() / measured.sum()) if measured.any() else math.nan}
+    rates["churn_rate"] = _per(series["left"].sum(), customer_years)
+    rates["cost_to_serve_per_customer"] = _per(sums["relationship_cost"], customer_years)
     for activity in ACTIVITIES:
-        out[f"cost_to_serve_by_activity.{activity}"] = _per(series[f"cost_{activity}"].sum(), customer_years)
+        rates[f"cost_to_serve_by_activity.{activity}"] = _per(series[f"cost_{activity}"].sum(), customer_years)
     for channel in CHANNELS:
-        out[f"cost_to_serve_by_channel.{channel}"] = _per(series[f"cost_{channel}"].sum(), customer_years)
-    return out
+        rates[f"cost_to_serve_by_channel.{channel}"] = _per(series[f"cost_{channel}"].sum(), customer_years)
+    sums["rates"] = rates
+    if isinstance(series, dict):
+        series[_MARGIN_FREE] = sums
+    return sums
+
+
+_MARGIN_FREE = "margin_free"  # the key under which a ledger keeps them
 
 
 def summary_figures(record: Any) -> dict[str, float]:
