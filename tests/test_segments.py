@@ -197,7 +197,9 @@ def test_a_sweep_fixes_or_varies_the_segment_under_its_own_fields(tmp_path):
 
     def planned(data: dict) -> list:
         spec = read_spec({"outputs": {"metrics": ["retention_rate"], "derived": []}, **data}, base_dir=tmp_path)
-        return [from_mapping(task["params"]) for chunk in plan(spec).chunks for task in chunk["tasks"]]
+        tasks = [task for chunk in plan(spec).chunks for task in chunk["tasks"]]
+        design_order = sorted(tasks, key=lambda task: (task["simulation"], task["replication"]))
+        return [from_mapping(task["params"]) for task in design_order]
 
     fixed = planned({"fixed": {"segment": "key_account", "margin": 0.5}, "vary": {"level": ["reactive", "basic"]}})
     assert all(c.natural_churn == SEGMENTS["key_account"].values["natural_churn"] and c.margin == 0.5 for c in fixed)
