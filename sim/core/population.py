@@ -210,12 +210,15 @@ def draw_traits(config: Config, rng: np.random.Generator, count: int, *, initial
     """The trait stream's draws for ``count`` customers, in the stream's fixed order (the only random part of
     :func:`new_customers`; a batch of runs draws each run's own and assembles them together)."""
     # Three standard normals in one call: value_score, then fit and expectation noise, which normal(0, sd) would
-    # give as 0 + sd × the same draws (one call costs less than three; the numbers are the same).
+    # give as 0 + sd × the same draws (one call costs less than three; the numbers are the same, the sign of a
+    # zero aside, which the sums they enter erase). Scaled in place: no more memory than three arrays.
     normals = rng.standard_normal(3 * count)
+    normals[count : 2 * count] *= config.fit_sd
+    normals[2 * count :] *= config.expectation_sd
     # Rank customers by the normal draw behind their value, so that tiers and routing work even when sigma = 0.
     draws = {"value_score": normals[:count]}
-    draws["fit"] = 0.0 + config.fit_sd * normals[count : 2 * count]
-    draws["expectation_noise"] = 0.0 + config.expectation_sd * normals[2 * count :]
+    draws["fit"] = normals[count : 2 * count]
+    draws["expectation_noise"] = normals[2 * count :]
     mean_propensity = config.complaint_propensity
     # Beta(2 m / (1 - m) ... ) keeps the mean at m with a spread comparable to Beta(2, 6) at m = 0.25.
     if 0.0 < mean_propensity < 1.0:
