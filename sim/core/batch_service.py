@@ -142,17 +142,23 @@ class ServiceRules:
         return np.bincount(run[found & t["quality_feedback"][level]], minlength=self.n_runs)
 
     def _outreach(self, month: int, active: np.ndarray) -> None:
-        first, flat = self.first, self.flat
-        due = np.flatnonzero((self.data["next_outreach"] == month) & active)
-        if len(due) == 0:
-            return
-        interval = self.tables["outreach_interval_months"][flat["level"][due]]
-        flat["next_outreach"][due] += interval
+        first, flat, data = self.first, self.flat, self.data
+        due_mask = (data["next_outreach"] == month) & active
         if first.ideal_contacts_per_year:  # contacts beyond a customer's ideal number a year annoy (wear-out)
+            due = np.flatnonzero(due_mask)
+            if len(due) == 0:
+                return
+            interval = self.tables["outreach_interval_months"][flat["level"][due]]
+            flat["next_outreach"][due] += interval
             useful, effect = outreach_effect(flat, due, 12 // interval, self.outreach_value, first.annoyance)
-        else:
-            useful, effect = ~flat["contact_averse"][due], None
-        welcome, unwanted = due[useful], due[~useful]
+            welcome, unwanted = due[useful], due[~useful]
+        else:  # who welcomes a contact is a trait: both lists straight from the slots (Partnership: all, monthly)
+            averse = data["contact_averse"]
+            welcome, unwanted = np.flatnonzero(due_mask & ~averse), np.flatnonzero(due_mask & averse)
+            if len(welcome) + len(unwanted) == 0:
+                return
+            data["next_outreach"] += np.where(due_mask, self.tables["outreach_interval_months"][data["level"]], 0)
+            effect = None
         self._contact(welcome, "outreach", np.zeros(len(welcome), bool))
         self._contact(unwanted, "outreach", np.zeros(len(unwanted), bool), builds_bond=False)
         satisfaction = flat["satisfaction"]

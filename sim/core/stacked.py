@@ -54,13 +54,11 @@ class Pool:
         short = np.flatnonzero(self.start + needed > self.end)
         if len(short) == 0:
             return
-        start, end = self.start[short], self.end[short]
         more = np.maximum(needed[short] * self.months, self.least)
-        width = int((end - start + more).max())
+        width = int((self.end[short] - self.start[short] + more).max())
         if width * 2 > self.data.shape[1]:  # room for two refills: rows move to the front about every other one
-            grown = np.zeros((len(self.generators), max(width * 2, int(self.data.shape[1] * 1.5))), self.dtype)
-            grown[:, : self.data.shape[1]] = self.data
-            self.data = grown
+            self._regrow(max(width * 3, int(self.data.shape[1] * 1.5)))
+        start, end = self.start[short], self.end[short]
         room = self.data.shape[1]
         for r, begin, stop, count in zip(*(a.tolist() for a in (short, start, end, more)), strict=True):
             row = self.data[r]
@@ -69,6 +67,13 @@ class Pool:
                 self.start[r], stop = 0, stop - begin
             self.generators[r].random(count, dtype=self.dtype, out=row[stop : stop + count])
             self.end[r] = stop + count
+
+    def _regrow(self, width: int) -> None:
+        """A wider buffer holding only each run's values not yet handed out, at the front of its row."""
+        grown = np.zeros((len(self.generators), width), self.dtype)
+        for r, (begin, stop) in enumerate(zip(self.start.tolist(), self.end.tolist(), strict=True)):
+            grown[r, : stop - begin] = self.data[r, begin:stop]
+        self.data, self.end, self.start = grown, self.end - self.start, np.zeros_like(self.start)
 
     def take(self, counts: np.ndarray) -> np.ndarray:
         """The next ``counts[r]`` values of every run r, run after run."""
