@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.special import ndtri
+
 
 from sim.core.config import Config
 from sim.core.levels import Level
@@ -257,8 +257,8 @@ def customer_constants(config: Config, month: int, expectation_shift: float = 0.
         "value_offset": sigma**2 / 2,
         "level": config.level_code(config.level),
         "tier_level": config.level_code(config.tier_level) if tiered else -1,
-        "tier_cut": ndtri(1.0 - config.tier_share) if tiered else np.inf,
-        "ivr_cut": ndtri(config.ivr_routing_share) if config.ivr_routing_share > 0 else -np.inf,
+        "tier_cut": _normal_quantile(1.0 - config.tier_share) if tiered else np.inf,
+        "ivr_cut": _normal_quantile(config.ivr_routing_share) if config.ivr_routing_share > 0 else -np.inf,
         "expectation_mean": 1.0 - config.value_gap + expectation_shift,
         "monthly_revenue": config.revenue_per_customer / 12.0,
         "aversion": config.contact_aversion_share,
@@ -268,6 +268,14 @@ def customer_constants(config: Config, month: int, expectation_shift: float = 0.
         "bond_scale": 0.0 if config.bond_build_months > 0.0 else config.relationship_effect_scale,
         "levels": config.levels,
     }
+
+
+def _normal_quantile(share: float) -> float:
+    """The standard normal quantile (scipy's, imported when first needed: a sweep worker without tiers or IVR
+    routing, the common case, does not pay for importing scipy.special)."""
+    from scipy.special import ndtri
+
+    return ndtri(share)
 
 
 def assemble(draws: dict[str, np.ndarray], constants: dict[str, Any]) -> dict[str, np.ndarray]:
