@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-
 from sim.core.config import Config
 from sim.core.levels import Level
 from sim.core.relational import contact_traits
