@@ -152,12 +152,13 @@ class ServiceRules:
             flat["next_outreach"][due] += interval
             useful, effect = outreach_effect(flat, due, 12 // interval, self.outreach_value, first.annoyance)
             welcome, unwanted = due[useful], due[~useful]
-        else:  # who welcomes a contact is a trait: both lists straight from the slots (Partnership: all, monthly)
+        else:  # who welcomes a contact is a trait: both lists straight from the slots
+            due = np.flatnonzero(due_mask)
+            if len(due) == 0:
+                return
+            flat["next_outreach"][due] += self.tables["outreach_interval_months"][flat["level"][due]]
             averse = data["contact_averse"]
             welcome, unwanted = np.flatnonzero(due_mask & ~averse), np.flatnonzero(due_mask & averse)
-            if len(welcome) + len(unwanted) == 0:
-                return
-            data["next_outreach"] += np.where(due_mask, self.tables["outreach_interval_months"][data["level"]], 0)
             effect = None
         self._contact(welcome, "outreach", np.zeros(len(welcome), bool))
         self._contact(unwanted, "outreach", np.zeros(len(unwanted), bool), builds_bond=False)
