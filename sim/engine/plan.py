@@ -213,9 +213,11 @@ def _level_rank(level: Any) -> int:
 
 
 def automatic_chunk_size(simulations: int) -> int:
-    """Simulations per chunk when the spec does not say: large enough for a worker to step them together
-    (sim/core/batch.py), small enough for some sixteen chunks to share the workers and report progress."""
-    return max(1, min(256, math.ceil(simulations / 16)))
+    """Simulations per chunk when the spec does not say: enough for a worker to step them together
+    (sim/core/batch.py: a batch of 128–256 small runs costs about as much per run as a larger one), few enough for
+    some 32 chunks to share the workers, so that the last ones end close together (measured on the 10,000-run scale
+    sweep: 160 per chunk ends 4 % sooner than 256 on 2 workers)."""
+    return max(1, min(160, math.ceil(simulations / 32)))
 
 
 def legacy_chunk_size(simulations: int) -> int:
