@@ -209,11 +209,9 @@ def draw_traits(config: Config, rng: np.random.Generator, count: int, *, initial
     """The trait stream's draws for ``count`` customers, in the stream's fixed order (the only random part of
     :func:`new_customers`; a batch of runs draws each run's own and assembles them together)."""
     # Three standard normals in one call: value_score, then fit and expectation noise, which normal(0, sd) would
-    # give as 0 + sd × the same draws (one call costs less than three; the numbers are the same, the sign of a
-    # zero aside, which the sums they enter erase). Scaled in place: no more memory than three arrays.
+    # give as 0 + sd × the same draws (one call costs less than three). :func:`assemble` scales them; the sign
+    # of a zero aside, which the sums they enter erase, the numbers are the same.
     normals = rng.standard_normal(3 * count)
-    normals[count : 2 * count] *= config.fit_sd
-    normals[2 * count :] *= config.expectation_sd
     # Rank customers by the normal draw behind their value, so that tiers and routing work even when sigma = 0.
     draws = {"value_score": normals[:count]}
     draws["fit"] = normals[count : 2 * count]
@@ -226,18 +224,13 @@ def draw_traits(config: Config, rng: np.random.Generator, count: int, *, initial
     else:
         draws["propensity"] = np.full(count, mean_propensity)
     # Gamma with shape 0.5: most customers rarely call, a few call often (the "frequent callers").
-    draws["inquiries"] = (
-        rng.gamma(0.5, config.inquiry_rate / 0.5, count) / 12.0 if config.inquiry_rate > 0 else np.zeros(count)
-    )
+    draws["inquiries"] = rng.gamma(0.5, config.inquiry_rate / 0.5, count) if config.inquiry_rate > 0 else np.zeros(count)
     draws["financial_bond"] = (
         rng.gamma(2.0, config.switching_cost_mean / 2.0, count) if config.switching_cost_mean > 0 else np.zeros(count)
     )
-    if initial:
+    if initial:  # (newcomers start at tenure 0 with the initial commitment: assemble sets them)
         draws["tenure"] = rng.integers(12, 61, count)  # an established base: one to five years in the relationship
         draws["commitment"] = config.initial_commitment + (1 - config.initial_commitment) * rng.beta(2.0, 2.0, count)
-    else:
-        draws["tenure"] = np.zeros(count, np.int64)
-        draws["commitment"] = np.full(count, config.initial_commitment)
     # Outreach contacts are spread evenly over the interval, so that the firm's workload is level over time.
     # (A uniform float, not integers(): the number of draws must not depend on the level, so that levels
     # keep sharing the trait stream.)
@@ -259,6 +252,9 @@ def customer_constants(config: Config, month: int, expectation_shift: float = 0.
         "tier_cut": _normal_quantile(1.0 - config.tier_share) if tiered else np.inf,
         "ivr_cut": _normal_quantile(config.ivr_routing_share) if config.ivr_routing_share > 0 else -np.inf,
         "expectation_mean": 1.0 - config.value_gap + expectation_shift,
+        "expectation_sd": config.expectation_sd,
+        "fit_sd": config.fit_sd,
+        "initial_commitment": config.initial_commitment,
         "monthly_revenue": config.revenue_per_customer / 12.0,
         "aversion": config.contact_aversion_share,
         "month": month,
@@ -296,21 +292,24 @@ def assemble(draws: dict[str, np.ndarray], constants: dict[str, Any]) -> dict[st
     interval = level_table(c["levels"], "outreach_interval_months", np.int64)[levels]
     phase = np.floor(draws["phase"] * np.maximum(interval, 1))
     averse = draws["averse"] < c["aversion"]
+    count = len(levels)
+    tenure = draws["tenure"] if "tenure" in draws else np.zeros(count, np.int64)
+    commitment = draws["commitment"] if "commitment" in draws else np.full(count, c["initial_commitment"])
     return {
         "level": levels,
-        "tenure": draws["tenure"],
+        "tenure": tenure,
         "next_outreach": np.where(interval > 0, c["month"] + phase, -1),
         "value": value,
         "revenue": value * c["monthly_revenue"],
-        "base_value": 1.0 + draws["fit"] + customisation,
-        "expectation": c["expectation_mean"] + draws["expectation_noise"],
-        "satisfaction": np.zeros(len(levels)),
-        "commitment": draws["commitment"],
+        "base_value": 1.0 + c["fit_sd"] * draws["fit"] + customisation,
+        "expectation": c["expectation_mean"] + c["expectation_sd"] * draws["expectation_noise"],
+        "satisfaction": np.zeros(count),
+        "commitment": commitment,
         "switching_cost": draws["financial_bond"] + structural,
-        "social_bond": np.zeros(len(levels)),
+        "social_bond": np.zeros(count),
         "price_sensitivity": draws["price_sensitivity"],
         "complaint_propensity": draws["propensity"],
-        "inquiry_probability": np.where(has_channel, np.minimum(draws["inquiries"], 1.0), 0.0),
+        "inquiry_probability": np.where(has_channel, np.minimum(draws["inquiries"] / 12.0, 1.0), 0.0),
         "contact_averse": averse,
         "routed_to_ivr": value_score < c["ivr_cut"],
     }
