@@ -224,7 +224,9 @@ def draw_traits(config: Config, rng: np.random.Generator, count: int, *, initial
     else:
         draws["propensity"] = np.full(count, mean_propensity)
     # Gamma with shape 0.5: most customers rarely call, a few call often (the "frequent callers").
-    draws["inquiries"] = rng.gamma(0.5, config.inquiry_rate / 0.5, count) if config.inquiry_rate > 0 else np.zeros(count)
+    draws["inquiries"] = (
+        rng.gamma(0.5, config.inquiry_rate / 0.5, count) if config.inquiry_rate > 0 else np.zeros(count)
+    )
     draws["financial_bond"] = (
         rng.gamma(2.0, config.switching_cost_mean / 2.0, count) if config.switching_cost_mean > 0 else np.zeros(count)
     )
