@@ -83,7 +83,7 @@ class Pool:
         if total > 32 * len(runs):  # many values a run: slices joined cost less than a gather of them all
             starts, ends = self.start[runs], self.start[runs] + counts[runs]
             rows = zip(runs.tolist(), starts.tolist(), ends.tolist(), strict=True)
-            values = np.concatenate([self.data[r, a:b] for r, a, b in rows]) if total else self.data[0, :0]
+            values = np.concatenate([self.data[r, a:b] for r, a, b in rows])
         else:
             values = self.data.reshape(-1)[ragged(runs * self.data.shape[1] + self.start[runs], counts[runs])]
         self.start += counts
