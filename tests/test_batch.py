@@ -221,3 +221,27 @@ def test_a_batch_size_out_of_range_is_one_line_naming_the_option():
             make_evaluator(1, batch_size=bad)
         assert caught.value.field == "--batch-size"
     assert make_evaluator(1, batch_size=7).batch_size == 7
+
+
+def test_a_pool_hands_out_each_runs_numbers_in_order_through_refills_and_regrowth():
+    """Many takes and row fills of uneven, growing sizes (sparse takes gathered, dense ones joined as slices; rows
+    refilled in place or moved to the front; the buffer regrown), against each run's own stream drawn in one go."""
+    seeds = (3, 4, 5)
+    pool = Pool([stream(seed, "churn") for seed in seeds], np.float32, months=2, least=4)
+    rng = np.random.default_rng(0)
+    handed: list[list[np.ndarray]] = [[] for _ in seeds]
+    out = np.zeros((len(seeds), 400), np.float32)
+    for month in range(40):
+        counts = rng.integers(0, 4 + 8 * month, len(seeds))
+        if month % 2:
+            values, start = pool.take(counts), 0
+            for r, k in enumerate(counts.tolist()):
+                handed[r].append(values[start : start + k])
+                start += k
+        else:
+            pool.rows(out, counts)
+            for r, k in enumerate(counts.tolist()):
+                handed[r].append(out[r, :k].copy())
+    for r, seed in enumerate(seeds):
+        mine = np.concatenate(handed[r])
+        assert np.array_equal(mine, stream(seed, "churn").random(len(mine), dtype=np.float32))
