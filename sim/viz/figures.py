@@ -23,8 +23,11 @@ from sim.core.model import RelationshipModel
 from sim.core.schema import QUADRANTS
 from sim.files import atomic_write, staged_folder
 from sim.viz.quadrant import (
+    MAX_POINTS,
     QUADRANT_COLOURS,
     QUADRANT_NAMES,
+    SAMPLE_SEED,
+    SATISFACTION_RANGE,
     QuadrantSnapshot,
     draw_quadrant,
     quadrant_snapshot,
@@ -37,10 +40,15 @@ if TYPE_CHECKING:
 
     from sim.engine.evaluators import Evaluator
 
-__all__ = [  # (the quadrant's names too: the app, notebooks and tests import them from here)
+__all__ = [  # (the quadrant's names too: notebooks and tests import them from here)
     "ANIMATION",
     "DEFAULT_OUT",
     "LEVEL_COLOURS",
+    "MAX_POINTS",
+    "QUADRANT_COLOURS",
+    "QUADRANT_NAMES",
+    "SAMPLE_SEED",
+    "SATISFACTION_RANGE",
     "SURVIVAL",
     "QuadrantSnapshot",
     "cohort_survival",
