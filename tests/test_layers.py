@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sim"
 
 # Lowest first. A module may import modules of its own layer or of any layer listed before it.
 LAYERS = ("base", "core", "outputs", "engine", "experiments", "viz", "cli")
-BASE_MODULES = {"sim", "sim.errors", "sim.files"}
+BASE_MODULES = {"sim", "sim.errors", "sim.files", "sim.files.atomic", "sim.files.folders", "sim.files.reading"}
 
 
 def module_name(path: Path) -> str:

@@ -27,8 +27,6 @@ from sim.core.levels import LEVEL_NAMES
 from sim.core.model import RelationshipModel
 from sim.core.segments import DEFAULT_SEGMENT, SEGMENT_NAMES
 
-# What Mesa 3.3's SolaraViz imports (mesa.visualization needs altair and networkx too), and where to get it.
-
 # The app's controls: name -> Mesa user-input spec. SolaraViz rebuilds the model from these on Reset. The level choices
 # are the levels of sim/core/levels.toml; a level a run config adds runs in ClassroomModel(levels=..., level=...).
 CONTROLS: dict[str, dict[str, Any]] = {
@@ -144,27 +142,37 @@ def market_text(model: RelationshipModel) -> str:
 # ----------------------------------------------------------------------------------------------------------------
 # The page (built on first access of ``sim.viz.app.Page``, which is what ``solara run sim.viz.app`` looks up)
 # ----------------------------------------------------------------------------------------------------------------
-@functools.cache
-def build_page() -> Any:
-    """Build the solara ``Page`` component (imports solara and Mesa's visualisation)."""
+# Its parts import solara, Mesa's visualisation and matplotlib when they are called, never at import.
+def figure_png(figure: Any) -> Any:
+    """A chart as solara shows it."""
     import solara
-    from mesa.visualization import SolaraViz
+
+    # png: one small image per chart, cheaper for the browser than thousands of SVG points
+    return solara.FigureMatplotlib(figure, format="png")
+
+
+def quadrant_view(model: ClassroomModel) -> Any:
+    """The quadrant, with every customer counted in the line above it."""
+    import solara
+
+    from sim.viz.figures import new_figure
+    from sim.viz.quadrant import draw_quadrant, quadrant_snapshot
+
+    snapshot = quadrant_snapshot(model)
+    figure = new_figure(5.6, 3.75, dpi=90)
+    draw_quadrant(figure.add_subplot(), snapshot, marker_size=10)
+    with solara.Column(gap="2px", style={"padding": "4px"}) as main:
+        solara.Text(snapshot.counts_text(), classes=["relsim-counts"], style={"font-size": "13px"})
+        figure_png(figure)
+    return main
+
+
+@functools.cache
+def classroom_panel_component() -> Any:
+    """The solara component of the teacher's panel: the settings, the market, the "competitor enters" control and
+    the texts to read out (built once: solara keeps a component's state by its identity)."""
+    import solara
     from mesa.visualization.utils import force_update, update_counter
-
-    from sim.viz.figures import draw_quadrant, draw_timeline, new_figure, quadrant_snapshot, timeline
-
-    def figure_png(figure: Any) -> Any:
-        # png: one small image per chart, cheaper for the browser than thousands of SVG points
-        return solara.FigureMatplotlib(figure, format="png")
-
-    def quadrant_view(model: ClassroomModel) -> Any:
-        snapshot = quadrant_snapshot(model)
-        figure = new_figure(5.6, 3.75, dpi=90)
-        draw_quadrant(figure.add_subplot(), snapshot, marker_size=10)
-        with solara.Column(gap="2px", style={"padding": "4px"}) as main:
-            solara.Text(snapshot.counts_text(), classes=["relsim-counts"], style={"font-size": "13px"})
-            figure_png(figure)
-        return main
 
     @solara.component
     def ClassroomPanel(model: ClassroomModel) -> Any:  # noqa: N802 (solara components are CamelCase)
@@ -194,19 +202,34 @@ def build_page() -> Any:
             solara.Markdown(QUADRANT_TEXT)
         return main
 
-    def classroom_panel(model: ClassroomModel) -> Any:
-        return ClassroomPanel(model)
+    return ClassroomPanel
 
-    def chart(what: str) -> Any:
-        def view(model: ClassroomModel) -> Any:
-            figure = new_figure(5.6, 4.0, dpi=90)
-            ax = figure.add_subplot()
-            draw_timeline(ax, timeline(model), what)
-            ax.set_title(CHART_TITLES[what], fontsize=10)
-            return figure_png(figure)
 
-        view.__name__ = f"{what}_chart"
-        return view
+def classroom_panel(model: ClassroomModel) -> Any:
+    return classroom_panel_component()(model)
+
+
+def chart(what: str) -> Any:
+    """The view of one live chart (a key of :data:`CHART_TITLES`)."""
+
+    def view(model: ClassroomModel) -> Any:
+        from sim.viz.figures import draw_timeline, new_figure, timeline
+
+        figure = new_figure(5.6, 4.0, dpi=90)
+        ax = figure.add_subplot()
+        draw_timeline(ax, timeline(model), what)
+        ax.set_title(CHART_TITLES[what], fontsize=10)
+        return figure_png(figure)
+
+    view.__name__ = f"{what}_chart"
+    return view
+
+
+@functools.cache
+def build_page() -> Any:
+    """Build the solara ``Page`` component: Mesa's SolaraViz with the quadrant, the teacher's panel and the charts."""
+    import solara
+    from mesa.visualization import SolaraViz
 
     components = [
         (quadrant_view, 0),

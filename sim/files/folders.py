@@ -1,11 +1,10 @@
-"""Reading inputs and writing outputs safely: nobody sees half a file, and relsim never touches what it did not write.
+"""Output folders: relsim writes only into folders it claimed, and never touches what it did not write.
 
-- :func:`atomic_write`: a file is written beside its target and renamed into place (durably).
-- :func:`read_toml`: every TOML input (configs and specs) read the same way: a size cap, UTF-8, one-line errors.
 - :func:`output_folder`: claim a folder for one command. relsim marks the folders it writes with a marker file
   (:data:`MARKER`: the command and the names it wrote) and refuses a folder holding anything else unless
   ``force`` (then it writes beside those files and never replaces or removes them); a lock (:data:`LOCK`, flock)
   refuses a second command writing the same folder at the same time. Claims nest within one process.
+- :func:`check_output`: the same checks, before the work starts, creating nothing.
 - :func:`staged_folder`: a claimed folder's outputs written to a staging folder and published whole: swapped in
   atomically when the folder holds only relsim's own files, otherwise moved in file by file beside the others.
 """
@@ -22,90 +21,23 @@ import os
 import shutil
 import sys
 import tempfile
-import tomllib
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from sim.errors import ConfigError
+from sim.files.atomic import TEMPORARY, atomic_write, fsync_folder, stale_temporaries
 
 MARKER = ".relsim-output"  # JSON {"command": ..., "files": [...]}: the folder's relsim outputs
 LOCK = ".relsim-lock"  # flock'ed while a command writes the folder; holds its process id
-TEMPORARY = ".relsim-tmp-"  # in the name of every temporary file atomic_write makes
 STAGING = ".relsim-staging-"  # in the name of a staging folder (beside the output folder, or inside it)
 RESERVED = (MARKER, LOCK)
-MAX_TOML_BYTES = 1_000_000  # configs and specs are a few KB; this refuses /dev/zero and data files given by mistake
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Files
-# ----------------------------------------------------------------------------------------------------------------
-def _fsync_folder(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # some file systems cannot sync a folder; the files themselves are safe
-        handle = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(handle)
-        finally:
-            os.close(handle)
-
-
-def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
-    """Call ``write(temporary_path)``, flush it to disk and rename it to ``path``; the rename is made durable too,
-    so a reader (or a resumed sweep) sees the whole file or none of it, even if the process is killed. A killed
-    writer leaves a hidden ``.NAME.relsim-tmp-*`` file that :func:`stale_temporaries` finds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{TEMPORARY}")
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        write(temporary)
-        with open(temporary, "rb") as stream:
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    _fsync_folder(path.parent)
-    return path
-
-
-def stale_temporaries(folder: str | Path) -> list[Path]:
-    """Temporary files :func:`atomic_write` left in ``folder`` when its process was killed mid-write."""
-    return sorted(p for p in Path(folder).glob(f".*{TEMPORARY}*") if p.is_file())
-
-
-def read_toml(path: str | Path, key: str) -> tuple[dict[str, Any], str]:
-    """A TOML file's data and text; every problem is one :class:`ConfigError` under ``key`` (the option or spec key
-    that named the file): missing, a folder, a broken link, unreadable, too large, not UTF-8, not TOML, too deep."""
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(key, f"{path} is a folder, not a TOML file")
-    if path.is_symlink() and not path.exists():
-        raise ConfigError(key, f"{path} is a broken symbolic link")
-    try:
-        with open(path, "rb") as stream:
-            raw = stream.read(MAX_TOML_BYTES + 1)
-    except OSError as error:
-        raise ConfigError(key, f"cannot read {path}: {error.strerror or error}") from None
-    if len(raw) > MAX_TOML_BYTES:
-        raise ConfigError(key, f"{path} is larger than {MAX_TOML_BYTES:,} bytes; a config or spec is a few KB")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ConfigError(key, f"{path} is not UTF-8 text (byte {error.start}: {raw[error.start]:#04x})") from None
-    try:
-        return tomllib.loads(text), text
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(key, f"{path} is not valid TOML: {error}") from None
-    except RecursionError:
-        raise ConfigError(key, f"{path} nests tables or arrays too deeply to read") from None
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Output folders: check, claim (marker + lock), publish
+# Claiming a folder: check it, lock it, mark it
 # ----------------------------------------------------------------------------------------------------------------
 @dataclass
 class _Claim:
@@ -338,6 +270,9 @@ def _undo(path: Path, created: bool, marked: bool) -> None:
             path.rmdir()
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# Publishing: a staged folder swapped in whole, or moved in beside files relsim did not write
+# ----------------------------------------------------------------------------------------------------------------
 @contextmanager
 def staged_folder(out: str | Path, command: str, *, discard: Collection[str] = (), **options: Any) -> Iterator[Path]:
     """Claim ``out`` (:func:`output_folder`, same options) and yield an empty staging folder; when the block
@@ -372,7 +307,7 @@ def _publish(claim: _Claim, staging: Path) -> None:
         _swap(claim, staging, names, owned)
     else:
         _merge(claim, staging, names, owned)
-    _fsync_folder(path.parent)
+    fsync_folder(path.parent)
 
 
 def _exchange(first: Path, second: Path) -> bool:
