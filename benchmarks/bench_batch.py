@@ -11,7 +11,8 @@
   instead (Partnership's monthly outreach makes a customer-step dearer than Reactive's, batched or not);
 - ``speedup_over_single_runs``: the same sweep with every simulation run alone (``batch_size`` 1), over its
   batched time, both on a tenth of the sweep (one replication of each point) so the baseline stays short;
-- ``chunk_cpu_speedup``: one chunk (256 simulations) in this process, CPU time run alone over batched;
+- ``chunk_cpu_speedup``: one chunk (160 simulations at the automatic size) in this process, CPU time run alone over
+  batched;
 - ``bit_identical``: a sample of the sweep's simulations gives the same rows batched as run alone.
 Targets (issue 14): efficiency ≥ 0.5, sweep ≤ 5 s on 2 cores, bit-identical.
 """
