@@ -10,8 +10,9 @@ changes them in ``[levels.NAME]`` tables (the only tables it may have); everywhe
 flat name ``levels.NAME.PARAMETER``, which ``--set``, sweeps and :meth:`Config.as_dict` use.
 
 A run names its customer ``segment`` (:mod:`sim.core.segments`): the segment's profile gives every segment field
-the run does not set itself. Build configs with :func:`from_mapping`, :func:`load` or :meth:`Config.replace`,
-which apply the profile; the constructor takes every field as given.
+the run does not set itself. Build configs with :func:`from_mapping`, :func:`~sim.core.inputs.load` or
+:meth:`Config.replace`, which apply the profile; the constructor takes every field as given. :func:`from_mapping`
+lives beside the class because :meth:`Config.replace` is built on it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sim.core import fields
+from sim.core.fields import choice, flat_levels, param
 from sim.core.levels import (
     DEFAULT_LEVELS,
     DISPLAY,
@@ -39,15 +41,6 @@ from sim.errors import ConfigError
 LEVEL_KEYS = ("based_on", *DISPLAY)  # what a [levels.NAME] table may set besides the parameters
 
 
-def _param(default: Any, unit: str, low: float | None, high: float | None, doc: str, **extra: Any) -> Any:
-    """A config field with its documentation and inclusive range kept beside the default."""
-    return field(default=default, metadata={"unit": unit, "low": low, "high": high, "doc": doc, **extra})
-
-
-def _choice(default: str, choices: tuple[str, ...], doc: str) -> Any:
-    return field(default=default, metadata={"unit": "", "choices": choices, "doc": doc})
-
-
 TIER_CHOICES = ("none", *LEVEL_NAMES)
 PURCHASE_MODES = ("contractual", "noncontractual")
 
@@ -57,229 +50,227 @@ class Config:
     """All inputs of one run. Units are per customer unless stated; money is in dollars."""
 
     # --- the run -------------------------------------------------------------------------------------------
-    level: str = _choice("reactive", LEVEL_NAMES, "relationship level the firm serves its customers at")
-    tier_level: str = _choice(
+    level: str = choice("reactive", LEVEL_NAMES, "relationship level the firm serves its customers at")
+    tier_level: str = choice(
         "none", TIER_CHOICES, "level for the most valuable customers (tiered policy); none = uniform"
     )
-    tier_share: float = _param(0.0, "share", 0.0, 1.0, "share of customers, by value, served at tier_level")
-    n_customers: int = _param(10_000, "customers", 1, 10_000_000, "customers at the start of the run")
-    years: int = _param(10, "years", 1, 100, "simulated horizon (12 monthly steps per year)")
-    seed: int = _param(0, "", 0, 2**63 - 1, "root seed; every random stream is derived from it")
+    tier_share: float = param(0.0, "share", 0.0, 1.0, "share of customers, by value, served at tier_level")
+    n_customers: int = param(10_000, "customers", 1, 10_000_000, "customers at the start of the run")
+    years: int = param(10, "years", 1, 100, "simulated horizon (12 monthly steps per year)")
+    seed: int = param(0, "", 0, 2**63 - 1, "root seed; every random stream is derived from it")
 
     # --- economics ------------------------------------------------------------------------------------------
-    revenue_per_customer: float = _param(1000.0, "$/year", 1e-6, 1e12, "mean revenue of a customer per year")
-    margin: float = _param(0.3, "share", 0.0, 1.0, "gross margin on revenue")
-    discount_rate: float = _param(0.1, "1/year", 0.0, 1.0, "annual rate used for discounted profit")
-    agent_contact_cost: float = _param(5.0, "$/contact", 0.0, 1e6, "cost of a contact handled by a live agent")
-    ivr_contact_cost: float = _param(0.36, "$/contact", 0.0, 1e6, "cost of an automated (IVR/web) contact")
-    ivr_routing_share: float = _param(
+    revenue_per_customer: float = param(1000.0, "$/year", 1e-6, 1e12, "mean revenue of a customer per year")
+    margin: float = param(0.3, "share", 0.0, 1.0, "gross margin on revenue")
+    discount_rate: float = param(0.1, "1/year", 0.0, 1.0, "annual rate used for discounted profit")
+    agent_contact_cost: float = param(5.0, "$/contact", 0.0, 1e6, "cost of a contact handled by a live agent")
+    ivr_contact_cost: float = param(0.36, "$/contact", 0.0, 1e6, "cost of an automated (IVR/web) contact")
+    ivr_routing_share: float = param(
         0.0, "share", 0.0, 1.0, "share of customers, lowest value first, whose inbound contacts go to IVR"
     )
-    ivr_resolution_factor: float = _param(
+    ivr_resolution_factor: float = param(
         0.5, "factor", 0.0, 1.0, "resolution probability of an IVR-handled complaint relative to an agent"
     )
-    partnership_cost: float = _param(
-        5000.0, "$/customer/year", 0.0, 1e12, "account-team cost of a Partnership customer"
-    )
-    acquisition_cost_multiple: float = _param(
+    partnership_cost: float = param(5000.0, "$/customer/year", 0.0, 1e12, "account-team cost of a Partnership customer")
+    acquisition_cost_multiple: float = param(
         5.0, "factor", 0.0, 1000.0, "cost of winning a customer as a multiple of the yearly cost of keeping one"
     )
-    keeping_cost_share: float = _param(
+    keeping_cost_share: float = param(
         0.05, "share of revenue", 0.0, 1.0, "yearly cost of keeping a customer, the reference for the multiple"
     )
-    acquisition_rate: float = _param(
+    acquisition_rate: float = param(
         0.2, "1/year", 0.0, 10.0, "paid acquisitions per year as a share of n_customers (fixed marketing effort)"
     )
 
     # --- market ---------------------------------------------------------------------------------------------
-    problem_rate: float = _param(0.3, "problems/year", 0.0, 12.0, "rate at which a customer meets a problem")
-    major_problem_share: float = _param(0.25, "share", 0.0, 1.0, "share of problems that are major")
-    competition: float = _param(
+    problem_rate: float = param(0.3, "problems/year", 0.0, 12.0, "rate at which a customer meets a problem")
+    major_problem_share: float = param(0.25, "share", 0.0, 1.0, "share of problems that are major")
+    competition: float = param(
         0.5, "attraction", 0.0, 1.0, "attraction of the outside option; 0 = monopoly (no alternative)"
     )
-    competitor_entry_year: int = _param(
+    competitor_entry_year: int = param(
         0,
         "years",
         0,
         100,
         "years of monopoly before a competitor enters (N: it enters in month 12N+1); 0 = competitors from the start",
     )
-    word_of_mouth: float = _param(1.0, "factor", 0.0, 100.0, "scales how many people each story reaches")
-    positive_listeners: float = _param(3.0, "people", 0.0, 1000.0, "people a satisfied customer tells")
-    negative_listeners: float = _param(11.0, "people", 0.0, 1000.0, "people a dissatisfied customer tells")
-    referral_conversion: float = _param(0.05, "share", 0.0, 1.0, "share of people told good news who become customers")
-    market_size_multiple: float = _param(
+    word_of_mouth: float = param(1.0, "factor", 0.0, 100.0, "scales how many people each story reaches")
+    positive_listeners: float = param(3.0, "people", 0.0, 1000.0, "people a satisfied customer tells")
+    negative_listeners: float = param(11.0, "people", 0.0, 1000.0, "people a dissatisfied customer tells")
+    referral_conversion: float = param(0.05, "share", 0.0, 1.0, "share of people told good news who become customers")
+    market_size_multiple: float = param(
         10.0, "factor", 1.0, 1e6, "prospects in the market as a multiple of n_customers"
     )
-    wom_forgetting: float = _param(0.1, "1/month", 0.0, 1.0, "share of prospects who forget a story each month")
-    wom_expectation_effect: float = _param(
+    wom_forgetting: float = param(0.1, "1/month", 0.0, 1.0, "share of prospects who forget a story each month")
+    wom_expectation_effect: float = param(
         0.2, "utility", 0.0, 10.0, "shift of new customers' expectation from the market's net word of mouth"
     )
-    natural_churn: float = _param(
+    natural_churn: float = param(
         0.05, "1/year", 0.0, 1.0, "leaving for reasons the firm cannot influence (moving, closing down)"
     )
 
     # --- customers: traits and behaviour (the free parameters that calibration may fit) ------------------------
-    value_dispersion: float = _param(
+    value_dispersion: float = param(
         1.68, "log-sd", 0.0, 4.0, "spread of customer value (lognormal); 1.68 gives the 80/20 pattern"
     )
-    fit_sd: float = _param(0.1, "utility", 0.0, 5.0, "spread of how well the offer fits a customer")
-    expectation_sd: float = _param(0.15, "utility", 0.0, 5.0, "spread of expectations around the market norm")
-    value_gap: float = _param(
+    fit_sd: float = param(0.1, "utility", 0.0, 5.0, "spread of how well the offer fits a customer")
+    expectation_sd: float = param(0.15, "utility", 0.0, 5.0, "spread of expectations around the market norm")
+    value_gap: float = param(
         0.2, "utility", -5.0, 5.0, "mean amount by which the offer's value exceeds a new customer's expectation"
     )
-    satisfaction_smoothing: float = _param(
+    satisfaction_smoothing: float = param(
         0.15, "1/month", 1e-6, 1.0, "weight of the newest disconfirmation in cumulative satisfaction"
     )
-    expectation_adaptation: float = _param(
+    expectation_adaptation: float = param(
         0.02, "1/month", 0.0, 1.0, "speed at which expectations move towards the value received"
     )
-    minor_problem_impact: float = _param(1.6515, "utility", 0.0, 100.0, "satisfaction lost to a minor problem")
-    major_problem_impact: float = _param(2.744, "utility", 0.0, 100.0, "satisfaction lost to a major problem")
-    voice_relief: float = _param(0.2361, "share", 0.0, 1.0, "share of the loss recovered by complaining, unresolved")
-    slow_recovery: float = _param(0.5106, "share", 0.0, 1.0, "share of the loss recovered by a slow resolution")
-    quick_recovery: float = _param(0.7362, "share", 0.0, 1.0, "share of the loss recovered by a quick resolution")
-    complaint_propensity: float = _param(
+    minor_problem_impact: float = param(1.6515, "utility", 0.0, 100.0, "satisfaction lost to a minor problem")
+    major_problem_impact: float = param(2.744, "utility", 0.0, 100.0, "satisfaction lost to a major problem")
+    voice_relief: float = param(0.2361, "share", 0.0, 1.0, "share of the loss recovered by complaining, unresolved")
+    slow_recovery: float = param(0.5106, "share", 0.0, 1.0, "share of the loss recovered by a slow resolution")
+    quick_recovery: float = param(0.7362, "share", 0.0, 1.0, "share of the loss recovered by a quick resolution")
+    complaint_propensity: float = param(
         0.25, "probability", 0.0, 1.0, "mean chance that a customer voices a minor problem (beta across customers)"
     )
-    major_complaint_factor: float = _param(2.0, "factor", 1.0, 100.0, "complaint propensity multiplier, major")
-    inquiry_rate: float = _param(1.0, "contacts/year", 0.0, 100.0, "mean questions per customer (gamma)")
-    commitment_gain: float = _param(0.1, "1/month", 0.0, 1.0, "growth of commitment per unit of satisfaction")
-    commitment_loss: float = _param(0.2, "1/month", 0.0, 1.0, "loss of commitment per unit of dissatisfaction")
-    initial_commitment: float = _param(0.3, "commitment", 0.0, 1.0, "commitment of a new customer")
-    churn_intercept: float = _param(-2.4382, "logit", -50.0, 50.0, "baseline of the switching decision")
-    satisfaction_effect: float = _param(2.241, "logit/utility", 0.0, 100.0, "weight of satisfaction on staying")
-    commitment_effect: float = _param(2.0, "logit", 0.0, 100.0, "weight of commitment on staying")
-    switching_cost_effect: float = _param(2.0, "logit/utility", 0.0, 100.0, "weight of switching cost on staying")
-    price_effect: float = _param(2.0, "logit", 0.0, 100.0, "pull of competitors' prices on sensitive customers")
-    switching_cost_mean: float = _param(
+    major_complaint_factor: float = param(2.0, "factor", 1.0, 100.0, "complaint propensity multiplier, major")
+    inquiry_rate: float = param(1.0, "contacts/year", 0.0, 100.0, "mean questions per customer (gamma)")
+    commitment_gain: float = param(0.1, "1/month", 0.0, 1.0, "growth of commitment per unit of satisfaction")
+    commitment_loss: float = param(0.2, "1/month", 0.0, 1.0, "loss of commitment per unit of dissatisfaction")
+    initial_commitment: float = param(0.3, "commitment", 0.0, 1.0, "commitment of a new customer")
+    churn_intercept: float = param(-2.4382, "logit", -50.0, 50.0, "baseline of the switching decision")
+    satisfaction_effect: float = param(2.241, "logit/utility", 0.0, 100.0, "weight of satisfaction on staying")
+    commitment_effect: float = param(2.0, "logit", 0.0, 100.0, "weight of commitment on staying")
+    switching_cost_effect: float = param(2.0, "logit/utility", 0.0, 100.0, "weight of switching cost on staying")
+    price_effect: float = param(2.0, "logit", 0.0, 100.0, "pull of competitors' prices on sensitive customers")
+    switching_cost_mean: float = param(
         0.3, "utility", 0.0, 100.0, "mean financial switching cost (gamma across customers)"
     )
-    social_bond_gain: float = _param(0.05, "utility", 0.0, 10.0, "switching cost added by each personal contact")
-    social_bond_cap: float = _param(0.5, "utility", 0.0, 100.0, "largest social switching cost")
-    contact_aversion_share: float = _param(
+    social_bond_gain: float = param(0.05, "utility", 0.0, 10.0, "switching cost added by each personal contact")
+    social_bond_cap: float = param(0.5, "utility", 0.0, 100.0, "largest social switching cost")
+    contact_aversion_share: float = param(
         0.25, "share", 0.0, 1.0, "share of customers who find unsolicited contact unwanted"
     )
-    outreach_value: float = _param(0.1, "utility", 0.0, 10.0, "satisfaction gained from a useful outreach")
-    annoyance: float = _param(0.1, "utility", 0.0, 10.0, "satisfaction lost to an unwanted outreach")
-    cross_sell_probability: float = _param(0.1, "probability", 0.0, 1.0, "chance a useful outreach sells more")
-    cross_sell_uplift: float = _param(0.05, "share", 0.0, 10.0, "revenue added by one cross-sale")
-    max_upsell: float = _param(0.5, "share", 0.0, 100.0, "largest revenue added by cross-selling")
-    feedback_learning: float = _param(
+    outreach_value: float = param(0.1, "utility", 0.0, 10.0, "satisfaction gained from a useful outreach")
+    annoyance: float = param(0.1, "utility", 0.0, 10.0, "satisfaction lost to an unwanted outreach")
+    cross_sell_probability: float = param(0.1, "probability", 0.0, 1.0, "chance a useful outreach sells more")
+    cross_sell_uplift: float = param(0.05, "share", 0.0, 10.0, "revenue added by one cross-sale")
+    max_upsell: float = param(0.5, "share", 0.0, 100.0, "largest revenue added by cross-selling")
+    feedback_learning: float = param(
         0.5, "quality/report", 0.0, 100.0, "quality gained per complaint fed back, per customer"
     )
-    max_problem_reduction: float = _param(0.5, "share", 0.0, 1.0, "share of problems that full product quality removes")
+    max_problem_reduction: float = param(0.5, "share", 0.0, 1.0, "share of problems that full product quality removes")
 
     # --- measurement ----------------------------------------------------------------------------------------
-    satisfaction_threshold: float = _param(0.0, "utility", -100.0, 100.0, "satisfied at or above this")
-    loyalty_threshold: float = _param(0.8, "probability", 0.0, 1.0, "loyal if 12-month stay chance is this or more")
-    promoter_satisfaction: float = _param(0.1, "utility", -100.0, 100.0, "promoters are at least this satisfied")
-    promoter_commitment: float = _param(0.6, "commitment", 0.0, 1.0, "and at least this committed")
+    satisfaction_threshold: float = param(0.0, "utility", -100.0, 100.0, "satisfied at or above this")
+    loyalty_threshold: float = param(0.8, "probability", 0.0, 1.0, "loyal if 12-month stay chance is this or more")
+    promoter_satisfaction: float = param(0.1, "utility", -100.0, 100.0, "promoters are at least this satisfied")
+    promoter_commitment: float = param(0.6, "commitment", 0.0, 1.0, "and at least this committed")
 
     # --- customer segments and the mechanisms through which the number of customers matters (issue 12) --------
     # Every default is the mechanism's "off" value, today's model, which is the generic segment; the named segments
     # of sim/core/segments.toml switch the mechanisms on with their sourced values (docs/EVIDENCE.md 2-3).
-    segment: str = _choice(
+    segment: str = choice(
         DEFAULT_SEGMENT, SEGMENT_NAMES, "customer segment whose profile gives the segment fields a run does not set"
     )
-    warranty_voice_share: float = _param(
+    warranty_voice_share: float = param(
         0.0, "share", 0.0, 1.0, "share of complaint propensity reaching a firm without a channel (warranty, returns)"
     )
-    welcome_call_channel: str = _choice(
+    welcome_call_channel: str = choice(
         "agent", ("agent", "automated"), "who makes the welcome call: an agent, or an automated follow-up (IVR cost)"
     )
-    field_service_cost: float = _param(0.0, "$/visit", 0.0, 1e7, "cost of an on-site service visit")
-    field_service_share: float = _param(0.0, "share", 0.0, 1.0, "share of handled problems that need an on-site visit")
-    fixed_cost_scale: float = _param(
+    field_service_cost: float = param(0.0, "$/visit", 0.0, 1e7, "cost of an on-site service visit")
+    field_service_share: float = param(0.0, "share", 0.0, 1.0, "share of handled problems that need an on-site visit")
+    fixed_cost_scale: float = param(
         0.0, "factor", 0.0, 1000.0, "factor on each used level's fixed_cost a year; 0 = no fixed programme costs"
     )
-    staffing_safety_factor: float = _param(
+    staffing_safety_factor: float = param(
         0.0, "factor", 0.0, 100.0, "beta of square-root staffing: agent cost x (1 + beta/sqrt(load)); 0 = flat cost"
     )
-    contact_handle_minutes: float = _param(6.0, "minutes", 0.01, 10_000.0, "agent time per contact (staffing load)")
-    contact_cost_elasticity: float = _param(
+    contact_handle_minutes: float = param(6.0, "minutes", 0.01, 10_000.0, "agent time per contact (staffing load)")
+    contact_cost_elasticity: float = param(
         0.0, "elasticity", 0.0, 3.0, "contact costs scale with customer value to this power (0 = fixed dollars)"
     )
-    accounts_per_manager: float = _param(
+    accounts_per_manager: float = param(
         0.0, "accounts", 0.0, 1e9, "workload one account manager carries; 0 = partnership_cost per customer-year"
     )
-    account_manager_cost: float = _param(150_000.0, "$/year", 0.0, 1e12, "loaded yearly cost of one account manager")
-    account_cost_elasticity: float = _param(
+    account_manager_cost: float = param(150_000.0, "$/year", 0.0, 1e12, "loaded yearly cost of one account manager")
+    account_cost_elasticity: float = param(
         0.0, "elasticity", 0.0, 3.0, "account-team workload scales with customer value to this power (0 = equal)"
     )
-    buyer_power_concession: float = _param(
+    buyer_power_concession: float = param(
         0.0, "share", 0.0, 1.0, "largest share of its revenue a powerful buyer takes off the price"
     )
-    buyer_power_half_share: float = _param(
+    buyer_power_half_share: float = param(
         0.05, "share", 1e-9, 1.0, "buyer's share of the firm's revenue at which it gets half the largest concession"
     )
-    distinct_problem_types: int = _param(
+    distinct_problem_types: int = param(
         0, "problem types", 0, 10**9, "distinct problems learning can find; 0 = feedback_learning per customer"
     )
-    bond_build_months: float = _param(
+    bond_build_months: float = param(
         0.0, "months", 0.0, 1200.0, "time constant of building structural bonds and customisation; 0 = in full at once"
     )
-    ideal_contacts_per_year: float = _param(
+    ideal_contacts_per_year: float = param(
         0.0, "contacts/year", 0.0, 1e9, "mean ideal outbound contacts a year (beyond it they annoy); 0 = no ideal"
     )
-    relationship_effect_scale: float = _param(
+    relationship_effect_scale: float = param(
         1.0, "factor", 0.0, 100.0, "factor on outreach value, social bond gain, customisation and structural bonds"
     )
 
     # --- realistic customers (issue 13; docs/EVIDENCE.md sections 4 and 5; docs/MODEL.md section 7.13) --------------
     # Every default below is the mechanism's "off" setting: with all of them, the model is the calibrated one of
     # before issue 13, bit for bit (tests/test_mechanisms_off.py). Proposed values and ranges: docs/MODEL.md 6.1.
-    churn_propensity_dispersion: float = _param(
+    churn_propensity_dispersion: float = param(
         0.0, "variance", 0.0, 2.0, "variance of the gamma (mean 1) multiplier on each customer's voluntary-leave risk"
     )
-    experience_noise_sd: float = _param(
+    experience_noise_sd: float = param(
         0.0, "utility", 0.0, 1.0, "month-to-month spread of the value a customer experiences around the offer's value"
     )
-    satisfaction_anchoring_months: float = _param(
+    satisfaction_anchoring_months: float = param(
         0.0, "months", 0.0, 600.0, "new experience weighs smoothing / (1 + tenure / this); 0 = no anchoring"
     )
-    tenure_spend_slope_mean: float = _param(0.0, "log/year", -1.0, 1.0, "mean yearly change of log spend with tenure")
-    tenure_spend_slope_sd: float = _param(0.0, "log/year", 0.0, 1.0, "spread of that slope across customers")
-    tenure_cost_slope_mean: float = _param(
+    tenure_spend_slope_mean: float = param(0.0, "log/year", -1.0, 1.0, "mean yearly change of log spend with tenure")
+    tenure_spend_slope_sd: float = param(0.0, "log/year", 0.0, 1.0, "spread of that slope across customers")
+    tenure_cost_slope_mean: float = param(
         0.0, "log/year", -1.0, 1.0, "mean yearly change of log cost to serve (contact costs) with tenure"
     )
-    tenure_cost_slope_sd: float = _param(0.0, "log/year", 0.0, 1.0, "spread of that slope across customers")
-    tenure_referral_slope_mean: float = _param(
+    tenure_cost_slope_sd: float = param(0.0, "log/year", 0.0, 1.0, "spread of that slope across customers")
+    tenure_referral_slope_mean: float = param(
         0.0, "log/year", -1.0, 1.0, "mean yearly change of a promoter's log referral rate with tenure"
     )
-    tenure_referral_slope_sd: float = _param(0.0, "log/year", 0.0, 1.0, "spread of that slope across customers")
-    tenure_price_sensitivity_slope_mean: float = _param(
+    tenure_referral_slope_sd: float = param(0.0, "log/year", 0.0, 1.0, "spread of that slope across customers")
+    tenure_price_sensitivity_slope_mean: float = param(
         0.0, "1/year", -0.5, 0.5, "mean yearly change of price sensitivity (0 to 1) with tenure"
     )
-    tenure_price_sensitivity_slope_sd: float = _param(0.0, "1/year", 0.0, 0.5, "spread of that slope")
-    purchase_mode: str = _choice(
+    tenure_price_sensitivity_slope_sd: float = param(0.0, "1/year", 0.0, 0.5, "spread of that slope")
+    purchase_mode: str = choice(
         "contractual",
         PURCHASE_MODES,
         "contractual: billed every month; noncontractual: Poisson purchases, unobserved (latent) attrition",
     )
-    purchase_rate: float = _param(12.0, "purchases/year", 0.1, 365.0, "mean purchase rate (noncontractual)")
-    purchase_rate_dispersion: float = _param(
+    purchase_rate: float = param(12.0, "purchases/year", 0.1, 365.0, "mean purchase rate (noncontractual)")
+    purchase_rate_dispersion: float = param(
         0.0, "variance", 0.0, 10.0, "variance of the gamma (mean 1) multiplier on each customer's purchase rate"
     )
-    network_mean_degree: float = _param(0.0, "ties", 0.0, 100.0, "mean ties to other customers; 0 = no network")
-    network_degree_dispersion: float = _param(
+    network_mean_degree: float = param(0.0, "ties", 0.0, 100.0, "mean ties to other customers; 0 = no network")
+    network_degree_dispersion: float = param(
         1.0, "variance", 0.0, 10.0, "variance of the gamma (mean 1) multiplier on a customer's number of ties"
     )
-    network_homophily: float = _param(
+    network_homophily: float = param(
         0.8, "share", 0.0, 1.0, "share of ties formed with customers of the same value decile"
     )
-    defection_contagion: float = _param(
+    defection_contagion: float = param(
         0.0, "relative hazard", 0.0, 10.0, "rise of the leave odds per contact who defected last month"
     )
-    contagion_decay_months: float = _param(
+    contagion_decay_months: float = param(
         1.0, "months", 0.1, 120.0, "time constant of the exponential decay of a defection's contagion"
     )
-    satisfied_story_rate: float = _param(0.0, "stories/year", 0.0, 52.0, "stories a satisfied customer tells")
-    dissatisfied_story_rate: float = _param(0.0, "stories/year", 0.0, 52.0, "stories a dissatisfied customer tells")
-    wom_customer_effect: float = _param(
+    satisfied_story_rate: float = param(0.0, "stories/year", 0.0, 52.0, "stories a satisfied customer tells")
+    dissatisfied_story_rate: float = param(0.0, "stories/year", 0.0, 52.0, "stories a dissatisfied customer tells")
+    wom_customer_effect: float = param(
         0.0, "utility", 0.0, 1.0, "satisfaction change of a customer per story heard from a network contact"
     )
-    recovery_overshoot: float = _param(
+    recovery_overshoot: float = param(
         0.0, "utility", 0.0, 5.0, "transaction satisfaction added by a quick resolution (not cumulative satisfaction)"
     )
 
@@ -358,21 +349,6 @@ FIELDS: dict[str, dataclasses.Field] = {spec.name: spec for spec in dataclasses.
 SEGMENTS: dict[str, Segment] = read_segments(SHIPPED, FIELDS)
 
 
-def flat_levels(values: Mapping[str, Any]) -> dict[str, Any]:
-    """``values`` with a nested ``levels`` mapping ({name: {key: value}}) written as ``levels.NAME.KEY`` entries."""
-    nested = values.get("levels")
-    if not isinstance(nested, Mapping):
-        if nested is not None and not isinstance(nested, tuple):
-            raise ConfigError("levels", f"must be [levels.NAME] tables of level keys; got {nested!r}")
-        return dict(values)
-    flat = {key: value for key, value in values.items() if key != "levels"}
-    for name, table in nested.items():
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"levels.{name}", f"must be a table of level keys; got {table!r}")
-        flat.update({f"levels.{name}.{key}": value for key, value in table.items()})
-    return flat
-
-
 def from_mapping(values: Mapping[str, Any]) -> Config:
     """A validated config from a mapping of fields; unknown names are rejected.
 
@@ -415,22 +391,3 @@ def level_text(config: Config, name: str | None = None) -> str:
     """The teacher's text of a level (default: the config's ``level``), its placeholders filled from the config."""
     values = {field_name: getattr(config, field_name) for field_name in FIELDS}
     return render_text(config.level_named(name or config.level), values)
-
-
-def with_seed(config: Config, seed: int) -> Config:
-    """The same checked config with another seed (nothing else to check: a seed is any whole number in range)."""
-    if config.seed == seed:
-        return config
-    fields.check("seed", FIELDS["seed"], seed, None)
-    copy = object.__new__(Config)
-    copy.__dict__.update(config.__dict__)
-    object.__setattr__(copy, "seed", seed)
-    return copy
-
-
-def resolve(config: Config | None, seed: int | None, params: Mapping[str, Any]) -> Config:
-    """The config of a model built Mesa-style: a config, flat keyword fields, or both; ``seed`` wins."""
-    changes = dict(params) if seed is None else {**params, "seed": seed}
-    if config is None:
-        return from_mapping(changes)
-    return config.replace(**changes) if changes else config

@@ -1,18 +1,28 @@
-"""Typed inputs: a dataclass field whose metadata carries its unit and inclusive range (or its choices), and the
-one check every input goes through, whether it is a config field or a level parameter.
+"""Typed inputs: a dataclass field whose metadata carries its unit and inclusive range (:func:`param`) or its
+choices (:func:`choice`), and the one check every input goes through, whether a config field or a level parameter.
 
 The check names the input by its key (``margin``, ``levels.partnership.structural_bond``) so that every error is
-one line saying what is allowed.
+one line saying what is allowed; :func:`flat_levels` writes ``[levels.NAME]`` tables as such keys.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import field
 from typing import Any
 
 from sim.errors import ConfigError
+
+
+def param(default: Any, unit: str, low: float | None, high: float | None, doc: str, **extra: Any) -> Any:
+    """A config field with its documentation and inclusive range kept beside the default."""
+    return field(default=default, metadata={"unit": unit, "low": low, "high": high, "doc": doc, **extra})
+
+
+def choice(default: str, choices: tuple[str, ...], doc: str) -> Any:
+    return field(default=default, metadata={"unit": "", "choices": choices, "doc": doc})
 
 
 def kind(spec: dataclasses.Field) -> str:
@@ -75,3 +85,18 @@ def parse(key: str, spec: dataclasses.Field, text: str) -> Any:
         return int(text) if what == "int" else float(text)
     except ValueError:
         raise ConfigError(key, f"must be {allowed(spec)}; got {text!r}") from None
+
+
+def flat_levels(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with a nested ``levels`` mapping ({name: {key: value}}) written as ``levels.NAME.KEY`` entries."""
+    nested = values.get("levels")
+    if not isinstance(nested, Mapping):
+        if nested is not None and not isinstance(nested, tuple):
+            raise ConfigError("levels", f"must be [levels.NAME] tables of level keys; got {nested!r}")
+        return dict(values)
+    flat = {key: value for key, value in values.items() if key != "levels"}
+    for name, table in nested.items():
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"levels.{name}", f"must be a table of level keys; got {table!r}")
+        flat.update({f"levels.{name}.{key}": value for key, value in table.items()})
+    return flat

@@ -1,6 +1,7 @@
-"""A run's config from the outside world: a TOML file, ``key=value`` overrides from the command line, the names
-an input may have (a field or a level parameter; what a change of segment keeps), and the list of fields
-``relsim fields`` prints. Every problem is one :class:`~sim.errors.ConfigError` naming its field."""
+"""A run's config from the outside world: a TOML file, ``key=value`` overrides from the command line, a model's
+keyword fields Mesa-style (:func:`resolve`), another seed (:func:`with_seed`), the names an input may have (a field
+or a level parameter; what a change of segment keeps), and the list of fields ``relsim fields`` prints. Every
+problem is one :class:`~sim.errors.ConfigError` naming its field."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from sim.core import fields
-from sim.core.config import FIELDS, LEVEL_KEYS, Config, flat_levels, from_mapping
+from sim.core.config import FIELDS, LEVEL_KEYS, Config, from_mapping
+from sim.core.fields import flat_levels
 from sim.core.levels import PARAMETERS, SPECS
 from sim.errors import ConfigError
 from sim.files import read_toml
@@ -83,3 +85,22 @@ def describe_fields() -> list[dict[str, Any]]:
         }
         for spec in FIELDS.values()
     ]
+
+
+def with_seed(config: Config, seed: int) -> Config:
+    """The same checked config with another seed (nothing else to check: a seed is any whole number in range)."""
+    if config.seed == seed:
+        return config
+    fields.check("seed", FIELDS["seed"], seed, None)
+    copy = object.__new__(Config)
+    copy.__dict__.update(config.__dict__)
+    object.__setattr__(copy, "seed", seed)
+    return copy
+
+
+def resolve(config: Config | None, seed: int | None, params: Mapping[str, Any]) -> Config:
+    """The config of a model built Mesa-style: a config, flat keyword fields, or both; ``seed`` wins."""
+    changes = dict(params) if seed is None else {**params, "seed": seed}
+    if config is None:
+        return from_mapping(changes)
+    return config.replace(**changes) if changes else config

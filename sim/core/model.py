@@ -31,9 +31,10 @@ import numpy as np
 import pandas as pd
 
 from sim.core import dynamics
-from sim.core.config import Config, ConfigError, resolve
+from sim.core.config import Config, ConfigError
 from sim.core.costs import Books, learned_quality
 from sim.core.customers import Behaviour
+from sim.core.inputs import resolve
 from sim.core.market import Market
 from sim.core.measures import Measures
 from sim.core.network import WordOfMouth

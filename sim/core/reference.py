@@ -26,8 +26,9 @@ from typing import Any
 import mesa
 import pandas as pd
 
-from sim.core.config import Config, ConfigError, resolve
+from sim.core.config import Config, ConfigError
 from sim.core.customers import SWITCH, mechanisms_on
+from sim.core.inputs import resolve
 from sim.core.reference_customer import Customer
 from sim.core.schema import ACTIVITIES, QUADRANTS, RECORD_KEYS, STAGES
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from sim.core.config import from_mapping, with_seed
+from sim.core.config import from_mapping
+from sim.core.inputs import with_seed
 from sim.engine.spec import SUMMARY_METRICS
 from sim.outputs.accounts import accounts, ledger, summary_figures
 
