@@ -144,19 +144,15 @@ class ServiceRules:
     def _outreach(self, month: int, active: np.ndarray) -> None:
         first, flat, data = self.first, self.flat, self.data
         due_mask = (data["next_outreach"] == month) & active
+        due = np.flatnonzero(due_mask)
+        if len(due) == 0:
+            return
+        interval = self.tables["outreach_interval_months"][flat["level"][due]]
+        flat["next_outreach"][due] += interval
         if first.ideal_contacts_per_year:  # contacts beyond a customer's ideal number a year annoy (wear-out)
-            due = np.flatnonzero(due_mask)
-            if len(due) == 0:
-                return
-            interval = self.tables["outreach_interval_months"][flat["level"][due]]
-            flat["next_outreach"][due] += interval
             useful, effect = outreach_effect(flat, due, 12 // interval, self.outreach_value, first.annoyance)
             welcome, unwanted = due[useful], due[~useful]
-        else:  # who welcomes a contact is a trait: both lists straight from the slots
-            due = np.flatnonzero(due_mask)
-            if len(due) == 0:
-                return
-            flat["next_outreach"][due] += self.tables["outreach_interval_months"][flat["level"][due]]
+        else:  # who welcomes a contact is a trait: both lists straight from the slots (no split of the due list)
             averse = data["contact_averse"]
             welcome, unwanted = np.flatnonzero(due_mask & ~averse), np.flatnonzero(due_mask & averse)
             effect = None

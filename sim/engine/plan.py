@@ -15,7 +15,7 @@ import numpy as np
 from sim.core.config import ConfigError, from_mapping
 from sim.core.costs import size_dependent
 from sim.core.inputs import segment_base
-from sim.core.levels import LEVEL_NAMES
+from sim.core.levels import LEVEL_NAMES, level_index
 from sim.core.limits import check_design
 from sim.core.schema import VARYING
 from sim.engine import checks
@@ -209,7 +209,7 @@ def plan_order(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _level_rank(level: Any) -> int:
     """A shipped level's place in Kotler's order (Partnership serves most); a level defined in a config: 0."""
-    return LEVEL_NAMES.index(level) + 1 if level in LEVEL_NAMES else 0
+    return level_index(level) + 1 if level in LEVEL_NAMES else 0
 
 
 def automatic_chunk_size(simulations: int) -> int:

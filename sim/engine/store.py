@@ -167,11 +167,11 @@ def load_results(out: Path | str) -> Any:
     return table.to_pandas()
 
 
-def consolidate(out: Path, plan_: Plan, manifest: dict[str, Any], seconds: float, evaluator: str) -> None:
+def consolidate(out: Path, plan_: Plan, manifest: dict[str, Any], seconds: float, evaluator: str) -> Any:
     """All parts into one sorted ``runs.parquet`` after checking that every run is there exactly once; then the
     manifest is marked complete and the parts are removed (in that order, so a kill at any point is harmless).
-    Arrow only: the rows become a DataFrame when asked for (``SweepResult.frame``), so the command need not
-    import pandas."""
+    Returns the rows as an Arrow table: they become a DataFrame when asked for (``SweepResult.frame``), so the
+    command need not import pandas."""
     finished = (out / RESULTS).is_file()
     table = read_results(out)
     runs = table.column("run").to_numpy() if table is not None else np.zeros(0, int)
@@ -186,3 +186,4 @@ def consolidate(out: Path, plan_: Plan, manifest: dict[str, Any], seconds: float
         manifest["results_sha256"] = digest or file_hash(out / RESULTS)
         write_json(out / MANIFEST, manifest)
     shutil.rmtree(out / PARTS, ignore_errors=True)
+    return table

@@ -100,6 +100,7 @@ def load_spec(path: str | Path) -> SweepSpec:
 @dataclass
 class SweepResult:
     out: Path
+    table: Any = dataclasses.field(repr=False)  # the rows (pyarrow Table), sorted by run
     runs: int
     new_runs: int
     seconds: float
@@ -112,8 +113,8 @@ class SweepResult:
 
     @functools.cached_property
     def frame(self) -> Any:
-        """Every row, sorted by run (a pandas DataFrame, read from the results file when first asked for)."""
-        return load_results(self.out)
+        """Every row, sorted by run (a pandas DataFrame, made from the table when first asked for)."""
+        return self.table.to_pandas()
 
 
 def run_sweep(
@@ -146,9 +147,9 @@ def _run_in(out: Path, spec: SweepSpec, plan_: Any, evaluator: Evaluator, progre
         plan_ = _rechunk(plan_, manifest)
     started = time.perf_counter()
     if manifest is not None and (out / RESULTS).is_file():  # finished (runs.parquet is written last but one)
-        consolidate(out, plan_, manifest, 0.0, evaluator.describe())
+        table = consolidate(out, plan_, manifest, 0.0, evaluator.describe())
         seconds = float(manifest.get("last_session_seconds") or 0.0)  # the time of the run that finished it
-        return SweepResult(out, plan_.runs, 0, seconds, manifest.get("evaluator", "?"), spec.hash())
+        return SweepResult(out, table, plan_.runs, 0, seconds, manifest.get("evaluator", "?"), spec.hash())
     clean_parts(out)  # a killed writer's leftovers; its chunk simply runs again
     done = verify_parts(out, manifest) if manifest is not None else set()  # before any new work
 
@@ -185,8 +186,8 @@ def _run_in(out: Path, spec: SweepSpec, plan_: Any, evaluator: Evaluator, progre
         finally:
             bar.close()
     seconds = time.perf_counter() - started
-    consolidate(out, plan_, manifest, seconds, evaluator.describe())
-    return SweepResult(out, plan_.runs, plan_.runs - already, seconds, evaluator.describe(), spec.hash())
+    table = consolidate(out, plan_, manifest, seconds, evaluator.describe())
+    return SweepResult(out, table, plan_.runs, plan_.runs - already, seconds, evaluator.describe(), spec.hash())
 
 
 def _rechunk(plan_: Any, manifest: dict[str, Any]) -> Any:
