@@ -126,6 +126,29 @@ def test_two_quick_ctrl_c_end_with_one_line_and_no_hang(which, tmp_path, command
     assert wait_for(lambda: not live(process.pid), 5), f"left running: {live(process.pid)}"
 
 
+@pytest.mark.parametrize(("handler", "raised"), [("_interrupt", KeyboardInterrupt), ("_terminate", "Terminated")])
+def test_after_the_first_signal_further_ones_cannot_break_into_the_clean_up(handler, raised):
+    """The race behind a progress bar glued to the message: a second Ctrl+C landing while the bar closes (or the
+    workers stop) raised again inside that clean-up. From the first signal on, SIGINT and SIGTERM are ignored."""
+    from sim import cli
+
+    expected = getattr(cli, raised) if isinstance(raised, str) else raised
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        signal.signal(signal.SIGINT, cli._interrupt)
+        signal.signal(signal.SIGTERM, cli._terminate)
+        with pytest.raises(expected):
+            getattr(cli, handler)(signal.SIGINT, None)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        os.kill(os.getpid(), signal.SIGINT)  # ignored: nothing is raised
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+    finally:
+        for signum, previous_handler in previous.items():
+            signal.signal(signum, previous_handler)
+
+
 @pytest.mark.parametrize(
     ("which", "signum"), [("sweep", signal.SIGTERM), ("matrix", signal.SIGTERM), ("matrix", signal.SIGKILL)]
 )

@@ -45,7 +45,20 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM (`kill`): stop like Ctrl+C, so workers are stopped and folders released on the way out."""
 
 
+def _ending() -> None:
+    """From the first Ctrl+C or SIGTERM on, the process is ending: further presses or signals are ignored, so a
+    second press (people press twice) cannot break into the clean-up (progress bar, workers, folder locks)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    _ending()
+    raise KeyboardInterrupt
+
+
 def _terminate(signum: int, frame: object) -> None:
+    _ending()
     raise Terminated
 
 
@@ -60,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     process = argv is None and threading.current_thread() is threading.main_thread()  # the program, not a test
     if process:
+        signal.signal(signal.SIGINT, _interrupt)
         signal.signal(signal.SIGTERM, _terminate)
     try:
         with holding():  # output folders claimed by the command are released (and unlocked) when it ends
@@ -68,9 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"relsim: error: {error}\n")
         return 2
     except KeyboardInterrupt as interrupt:
-        if process:  # the process is ending: further presses or signals change nothing
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if process:  # the process is ending (a KeyboardInterrupt raised in code, too): nothing changes that now
+            _ending()
             _forget_unhandled_interrupt()
         stopped = "stopped" if isinstance(interrupt, Terminated) else "interrupted"
         sys.stderr.write(f"relsim: {stopped}; rerun the same command to resume\n")

@@ -177,14 +177,16 @@ def _run_in(out: Path, spec: SweepSpec, plan_: Any, evaluator: Evaluator, progre
         pending = [{**c, "batch_size": evaluator.batch_size} for c in plan_.chunks if c["chunk"] not in done]
         rows_per_chunk = {c["chunk"]: sum(len(t["targets"]) for t in c["tasks"]) for c in plan_.chunks}
         already = sum(rows_per_chunk[c] for c in done)
-        bar = _progress_bar(plan_.runs, already, spec.name, progress)
         table_schema = schema(plan_)
-        try:
+        bar = None
+        try:  # the bar is drawn inside: a Ctrl+C right after it appears still ends its line before the message
+            bar = _progress_bar(plan_.runs, already, spec.name, progress)
             for _, (chunk_id, rows) in evaluator.evaluate(run_chunk, pending):
                 write_part(out, manifest, chunk_id, pa.Table.from_pylist(rows, schema=table_schema))
                 bar.update(len(rows))
         finally:
-            bar.close()
+            if bar is not None:
+                bar.close()
     seconds = time.perf_counter() - started
     table = consolidate(out, plan_, manifest, seconds, evaluator.describe())
     return SweepResult(out, table, plan_.runs, plan_.runs - already, seconds, evaluator.describe(), spec.hash())
