@@ -279,3 +279,20 @@ def test_json_lists_the_hold_out_targets_with_their_kind(tmp_path, capsys):
     held = records["lifetime_profit_correlation"]
     assert held["kind"] == "hold-out" and held["verdict"] == "pass" and held["passed"] is True
     assert held["simulated"] == pytest.approx(pd.read_csv(out / "holdout.csv")["mean"].iloc[0])
+
+
+def test_the_calibrated_config_is_found_from_any_folder(tmp_path, monkeypatch):
+    """validate and holdout default to experiments/calibrated.toml: found in the repository when the current
+    folder has none (as --spec is), the current folder's own file first, and no file meaning the model's defaults."""
+    from pathlib import Path
+
+    from sim.cli.common import DEFAULT_BASE, REPO_ROOT, resolve_config
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_config(DEFAULT_BASE) == str(REPO_ROOT / DEFAULT_BASE)
+    assert resolve_config(None) is None
+    assert resolve_config("missing.toml") == "missing.toml"  # reported as given by the loader's error
+    local = Path(DEFAULT_BASE)
+    local.parent.mkdir()
+    local.write_text("")
+    assert resolve_config(DEFAULT_BASE) == DEFAULT_BASE

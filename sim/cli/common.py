@@ -131,3 +131,9 @@ def resolve_spec(name: str | Path) -> Path:
         return path
     fallback = REPO_ROOT / path
     return fallback if fallback.is_file() else path
+
+
+def resolve_config(name: str | None) -> str | None:
+    """A --config file found as :func:`resolve_spec` finds specs (None: the model's defaults), so that commands
+    whose default is the calibrated config work from any folder."""
+    return str(resolve_spec(name)) if name else None

@@ -15,6 +15,7 @@ from sim.cli.common import (
     hold_output,
     relax_limits,
     requested_evaluator,
+    resolve_config,
     resolve_spec,
 )
 from sim.errors import ConfigError
@@ -48,7 +49,7 @@ def holdout(args: argparse.Namespace) -> int:
     at_least("--replications", args.replications, 2)  # every value is shown with its CI
     evaluator = requested_evaluator(args)
     spec = load_holdout(resolve_spec(args.spec))
-    base = base_config(args.config)
+    base = base_config(resolve_config(args.config))
     relax_limits(args)
     hold_output(args.out, "holdout", force=args.force, legacy=HOLDOUT_FILES)
     replications = args.replications or int(spec["meta"]["replications"])

@@ -20,6 +20,7 @@ from sim.cli.common import (
     hold_output,
     relax_limits,
     requested_evaluator,
+    resolve_config,
     resolve_spec,
 )
 from sim.errors import ConfigError
@@ -79,7 +80,7 @@ def validate(args: argparse.Namespace) -> int:
     evaluator = requested_evaluator(args)
     spec = validation.load_spec(resolve_spec(args.spec))
     holdout_spec = None if args.holdout == "none" else held.load_holdout(resolve_spec(args.holdout), "--holdout")
-    base = validation.base_config(args.config)
+    base = validation.base_config(resolve_config(args.config))
     relax_limits(args)
     hold_output(args.out, "validate", force=args.force, legacy=LEGACY)
     if args.replications:
@@ -174,7 +175,7 @@ def calibrate(args: argparse.Namespace) -> int:
     at_least("--replications", args.replications)
     evaluator = requested_evaluator(args)
     spec = validation.load_spec(resolve_spec(args.spec))
-    base = validation.base_config(args.config)
+    base = validation.base_config(resolve_config(args.config))
     out = validation.check_out(args.out or validation.default_path(spec), args.force)
     relax_limits(args)
     with _Progress("relsim calibrate", "evaluation") as bar:
