@@ -228,3 +228,22 @@ def test_an_interrupted_matrix_resumes_when_the_same_command_is_run_again(tmp_pa
     assert not (out / STORE).exists()
     assert json.loads((out / MARKER).read_text())["files"] == sorted(FILES)
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(FILES)
+
+
+def test_a_command_without_a_store_does_not_promise_to_resume(tmp_path, monkeypatch, capsys):
+    """The verdict keeps no store of finished runs: interrupted, it says a rerun starts over (the sweep, phase map,
+    sensitivity analysis and matrix, which do keep one, say it resumes), and leaves no output behind."""
+    from sim import cli
+    from sim.engine import evaluators
+
+    class StopAtOnce(evaluators.SequentialEvaluator):
+        def evaluate(self, function, items):
+            raise KeyboardInterrupt  # as Ctrl+C would, before the first result
+            yield
+
+    monkeypatch.setattr(evaluators, "make_evaluator", lambda *_, **__: StopAtOnce())
+    out = tmp_path / "verdict"
+    assert cli.main(["verdict", "--quick", "--out", str(out), "--workers", "1"]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == "relsim: interrupted; rerunning starts over"
+    assert not any(path.name.endswith((".csv", ".md", ".png")) for path in tmp_path.rglob("*"))
+    assert set(cli.COMMANDS) >= cli.RESUMABLE, "a resumable command that does not exist"

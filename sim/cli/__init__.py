@@ -40,6 +40,10 @@ def build_parser() -> Parser:
         add_parser(commands)
     return parser
 
+# Commands that keep finished runs in a store under their output folder, so that the same command continues there
+# (sim/engine/sweep.py); the others start over when rerun, and their interrupt message says so.
+RESUMABLE = frozenset({"sweep", "phase", "sensitivity", "matrix"})
+
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM (`kill`): stop like Ctrl+C, so workers are stopped and folders released on the way out."""
@@ -86,7 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _ending()
             _forget_unhandled_interrupt()
         stopped = "stopped" if isinstance(interrupt, Terminated) else "interrupted"
-        sys.stderr.write(f"relsim: {stopped}; rerun the same command to resume\n")
+        then = "rerun the same command to resume" if args.command in RESUMABLE else "rerunning starts over"
+        sys.stderr.write(f"relsim: {stopped}; {then}\n")
         return 143 if isinstance(interrupt, Terminated) else 130
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()

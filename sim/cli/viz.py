@@ -24,8 +24,9 @@ def add_figures(commands: Any) -> None:
     parser = commands.add_parser(
         "figures",
         help="write the quadrant animation (GIF) and cohort survival curves by level (PNG)",
-        description="Write results/figures/quadrant_animation.gif (Reactive; a competitor enters in year 3) and "
-        "results/figures/cohort_survival.png (share of the initial customers still active, per level).",
+        description="Write results/figures/quadrant_animation.gif (Reactive; a competitor enters in month 37, after "
+        "three years of monopoly) and results/figures/cohort_survival.png (share of the initial customers still "
+        "active, per level).",
     )
     parser.add_argument("--out", default=str(FIGURES_OUT), metavar="DIR", help=f"output folder (default {FIGURES_OUT})")
     parser.add_argument("--seed", type=int, default=0, help="root seed (default 0); same seed, same figures")
