@@ -230,9 +230,54 @@ def test_an_interrupted_matrix_resumes_when_the_same_command_is_run_again(tmp_pa
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(FILES)
 
 
+def test_an_interrupted_verdict_resumes_with_the_same_results(tmp_path, monkeypatch, capsys):
+    """The verdict keeps its sweeps in OUT/runs/ (one store each) while it runs: interrupted in its second sweep, the
+    same command continues, and its tables and figures are those of an uninterrupted run in memory."""
+    import json
+
+    from sim.cli import main
+    from sim.engine import api, evaluators
+    from sim.engine.plan import plan
+    from sim.experiments import verdict as experiment
+    from sim.experiments.verdict.plan import sweeps
+    from sim.files import MARKER
+    from sim.viz.verdict import FILES, STORE, write_results
+
+    yielded = []
+
+    class StopLater(evaluators.SequentialEvaluator):
+        def evaluate(self, function, items):
+            for pair in super().evaluate(function, items):
+                if len(yielded) == len(first_sweep) + 2:
+                    raise KeyboardInterrupt  # as Ctrl+C would, two chunks into the second sweep
+                yielded.append(pair)
+                yield pair
+
+    spec_path = ROOT / "experiments" / "verdict.toml"
+    spec = experiment.load_spec(spec_path).quick_spec()
+    first_sweep = plan(api.as_spec(next(iter(sweeps(spec).values())))).chunks
+    out = tmp_path / "verdict"
+    args = ["verdict", "--quick", "--spec", str(spec_path), "--out", str(out), "--workers", "1"]
+    real = evaluators.make_evaluator
+    monkeypatch.setattr(evaluators, "make_evaluator", lambda *_, **__: StopLater())
+    assert main(args) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == "relsim: interrupted; rerun the same command to resume"
+    stores = sorted(path.name for path in (out / STORE).iterdir())
+    assert len(stores) == 2 and STORE in json.loads((out / MARKER).read_text())["files"]
+    monkeypatch.setattr(evaluators, "make_evaluator", real)
+    assert main([*args[:-1], "2"]) == 0
+    assert not (out / STORE).exists()
+    assert sorted(json.loads((out / MARKER).read_text())["files"]) == sorted(FILES)
+    reference = tmp_path / "reference"
+    write_results(reference, experiment.run_verdict(spec, workers=2))
+    for name in FILES:
+        if name.endswith((".csv", ".png")):
+            assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+
+
 def test_a_command_without_a_store_does_not_promise_to_resume(tmp_path, monkeypatch, capsys):
-    """The verdict keeps no store of finished runs: interrupted, it says a rerun starts over (the sweep, phase map,
-    sensitivity analysis and matrix, which do keep one, say it resumes), and leaves no output behind."""
+    """relsim validate keeps no store of finished runs: interrupted, it says a rerun starts over (the sweep, phase
+    map, sensitivity analysis, matrix and verdict, which do keep one, say it resumes), and leaves no output."""
     from sim import cli
     from sim.engine import evaluators
 
@@ -242,8 +287,8 @@ def test_a_command_without_a_store_does_not_promise_to_resume(tmp_path, monkeypa
             yield
 
     monkeypatch.setattr(evaluators, "make_evaluator", lambda *_, **__: StopAtOnce())
-    out = tmp_path / "verdict"
-    assert cli.main(["verdict", "--quick", "--out", str(out), "--workers", "1"]) == 130
+    out = tmp_path / "validation"
+    assert cli.main(["validate", "--holdout", "none", "--out", str(out), "--workers", "1"]) == 130
     assert capsys.readouterr().err.splitlines()[-1] == "relsim: interrupted; rerunning starts over"
     assert not any(path.name.endswith((".csv", ".md", ".png")) for path in tmp_path.rglob("*"))
     assert set(cli.COMMANDS) >= cli.RESUMABLE, "a resumable command that does not exist"

@@ -43,7 +43,7 @@ def build_parser() -> Parser:
 
 # Commands that keep finished runs in a store under their output folder, so that the same command continues there
 # (sim/engine/sweep.py); the others start over when rerun, and their interrupt message says so.
-RESUMABLE = frozenset({"sweep", "phase", "sensitivity", "matrix"})
+RESUMABLE = frozenset({"sweep", "phase", "sensitivity", "matrix", "verdict"})
 
 
 class Terminated(KeyboardInterrupt):

@@ -93,16 +93,15 @@ def verdict(args: argparse.Namespace) -> int:
         raise ConfigError("--spec", f"file not found: {args.spec}")
     from sim.experiments import verdict as experiment
     from sim.viz.verdict import FILES as VERDICT_FILES
-    from sim.viz.verdict import write_results
+    from sim.viz.verdict import STORE, run_and_write
 
     spec = experiment.load_spec(spec_path)
     spec = spec.quick_spec() if args.quick else spec
     out = Path(args.out) if args.out else (VERDICT_QUICK_OUT if args.quick else VERDICT_OUT)
     experiment.check(spec)
     relax_limits(args)
-    hold_output(out, "verdict", force=args.force, legacy=VERDICT_FILES)
-    result = experiment.run_verdict(spec, evaluator=evaluator)
-    write_results(out, result)
+    hold_output(out, "verdict", force=args.force, keep=(STORE,), legacy=VERDICT_FILES)  # the runs' memory
+    result = run_and_write(spec, out, evaluator, progress=True)
     if args.json:
         print(json.dumps(experiment.json_records(result), indent=2))
         return 0

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from sim.core.levels import LEVEL_NAMES
+from sim.engine.evaluators import Evaluator
 from sim.errors import ConfigError
-from sim.experiments.verdict import VerdictResult, render_report
-from sim.files import staged_folder
+from sim.experiments.verdict import VerdictResult, VerdictSpec, render_report, run_verdict
+from sim.files import output_folder, staged_folder
 
 ROWS = ("many", "medium", "few")
 
@@ -97,6 +98,21 @@ TABLES = ("cells", "factorial", "scores", "robustness", "sensitivity", "reductio
           "summary", "hypercube", "hypercube_summary")  # fmt: skip
 FILES = (*(f"{name}.csv" for name in TABLES), "parameters.json", "p_best.png", "regret.png", "hypercube.png",
          "REPORT.md")  # fmt: skip
+STORE = "runs"  # the engine's resumable stores inside the output folder (one per sweep), until the results are in
+
+
+def run_and_write(
+    spec: VerdictSpec, out: str | Path, evaluator: Evaluator | None = None, progress: bool = False
+) -> VerdictResult:
+    """Run (or resume) the verdict with its sweeps stored in ``out/runs/``, then write its results into ``out``.
+
+    ``out`` is claimed (checked, locked, marked) for the whole run, the stores being part of the verdict's output,
+    so that an interrupted verdict is resumed by the same command; they go once the results are written.
+    """
+    with output_folder(out, "verdict", keep=(STORE,), legacy=FILES):
+        result = run_verdict(spec, evaluator=evaluator, store=Path(out) / STORE, progress=progress)
+        write_results(out, result)
+    return result
 
 
 def write_results(out_dir: str | Path, result: VerdictResult) -> Path:
@@ -105,7 +121,7 @@ def write_results(out_dir: str | Path, result: VerdictResult) -> Path:
     if out.exists() and not out.is_dir():
         raise ConfigError("--out", f"{out} exists and is not a directory")
     spec = result.spec
-    with staged_folder(out, "verdict", legacy=FILES) as staging:
+    with staged_folder(out, "verdict", keep=(STORE,), discard=(STORE,), legacy=FILES) as staging:
         for name in TABLES:
             getattr(result, name).to_csv(staging / f"{name}.csv", index=False, float_format="%.6g")
         parameters = {

@@ -7,6 +7,7 @@ engine and returns a :class:`VerdictResult`; sim.viz.verdict writes its folder. 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from sim.engine.evaluators import Evaluator, make_evaluator
 from sim.engine.provenance import code_revision
@@ -21,11 +22,18 @@ __all__ = [
 ]  # fmt: skip
 
 
-def run_verdict(spec: VerdictSpec, *, evaluator: Evaluator | None = None, workers: int | None = None) -> VerdictResult:
-    """Run the whole experiment in memory and analyse it."""
+def run_verdict(
+    spec: VerdictSpec,
+    *,
+    evaluator: Evaluator | None = None,
+    workers: int | None = None,
+    store: str | Path | None = None,
+    progress: bool = False,
+) -> VerdictResult:
+    """Run the whole experiment and analyse it: in memory, or resumable with ``store`` (see :func:`run_sweeps`)."""
     evaluator = evaluator or make_evaluator(workers)
     code_version = code_revision()  # before anything is written
-    frames, timings = run_sweeps(spec, evaluator=evaluator)
+    frames, timings = run_sweeps(spec, evaluator=evaluator, store=store, progress=progress)
     started = time.perf_counter()
     result = analyse(spec, frames, timings, evaluator=type(evaluator).__name__)
     result.timings["analysis_s"] = time.perf_counter() - started

@@ -20,6 +20,7 @@ the rows of a mapping are compared under the same level effects. Every random nu
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ from sim.core.segments import draw_segment
 from sim.engine import api
 from sim.engine.evaluators import Evaluator, make_evaluator
 from sim.engine.plan import derive_seed, plan
+from sim.engine.sweep import run_sweep
 from sim.experiments.verdict import hypercube
 from sim.experiments.verdict.spec import Unit, VerdictSpec
 
@@ -206,18 +208,33 @@ def check(spec: VerdictSpec) -> None:
 
 
 def run_sweeps(
-    spec: VerdictSpec, *, evaluator: Evaluator | None = None, workers: int | None = None
+    spec: VerdictSpec,
+    *,
+    evaluator: Evaluator | None = None,
+    workers: int | None = None,
+    store: str | Path | None = None,
+    progress: bool = False,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, float]]:
-    """Run every sweep on one evaluator; the engine's rows of each by name, and the timings."""
+    """Run every sweep on one evaluator; the engine's rows of each by name, and the timings.
+
+    ``store``: a folder for the engine's resumable stores, one per sweep (``store/NAME/``), so that a rerun after
+    an interruption continues where it stopped; without it the runs stay in memory (the same rows either way).
+    """
     evaluator = evaluator or make_evaluator(workers)
     started = time.perf_counter()
-    specs = {name: api.as_spec(data) for name, data in sweeps(spec).items()}
+    specs = {  # named apart, so that each sweep's progress bar says which it is
+        name: api.as_spec({**data, "sweep": {**data["sweep"], "name": f"verdict {name}"}})
+        for name, data in sweeps(spec).items()
+    }
     timings = {"checks_s": time.perf_counter() - started}
     frames = {}
     with evaluator:
         for name, sweep_spec in specs.items():
             started = time.perf_counter()
-            frames[name] = api.sweep(sweep_spec, evaluator=evaluator)
+            if store is None:
+                frames[name] = api.sweep(sweep_spec, evaluator=evaluator)
+            else:
+                frames[name] = run_sweep(sweep_spec, Path(store) / name, evaluator, progress=progress).frame
             timings[f"{name}_s"] = time.perf_counter() - started
     return frames, timings
 
