@@ -32,7 +32,7 @@ from typing import Any
 
 from sim import __version__
 from sim.core.limits import check_memory
-from sim.engine import checks
+from sim.engine import api, checks
 from sim.engine.evaluators import Evaluator, make_evaluator
 from sim.engine.plan import cut, design, legacy_chunk_size, plan, plan_order, run_seed
 from sim.engine.runs import metrics, run_chunk, simulate
@@ -137,6 +137,17 @@ def run_sweep(
     # Claimed (checked, locked, marked) for the whole session: a second sweep into this folder is refused.
     with output_folder(out, COMMAND, keep=FILES, legacy=LEGACY, option="out"):
         return _run_in(out, spec, plan_, evaluator, progress)
+
+
+def sweep_rows(
+    spec: SweepSpec, evaluator: Evaluator, store: Path | str | None = None, progress: bool = False
+) -> tuple[Any, int]:
+    """Every row of a sweep (a DataFrame sorted by run) and how many came from an earlier, interrupted start: in
+    memory (:func:`sim.engine.api.sweep`) without ``store``, else resumable in ``store`` (:func:`run_sweep`)."""
+    if store is None:
+        return api.sweep(spec, evaluator=evaluator), 0
+    stored = run_sweep(spec, store, evaluator, progress=progress)
+    return stored.frame, stored.runs - stored.new_runs
 
 
 def _run_in(out: Path, spec: SweepSpec, plan_: Any, evaluator: Evaluator, progress: bool) -> SweepResult:

@@ -23,10 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.engine import api
 from sim.engine.evaluators import Evaluator, make_evaluator
 from sim.engine.provenance import code_revision
-from sim.engine.sweep import SweepSpec, parse_spec, run_sweep
+from sim.engine.sweep import SweepSpec, parse_spec, sweep_rows
 from sim.experiments.kotler import Cell
 from sim.experiments.matrix.analysis import MatrixResult, analyse
 from sim.experiments.matrix.spec import METRICS, SCENARIOS, MatrixSpec, policies, run_fields
@@ -117,12 +116,7 @@ def run_matrix(
     evaluator = evaluator or make_evaluator(workers)
     code_version = code_revision()  # before the store or the results are written
     start = time.perf_counter()
-    resumed = 0
-    if store is None:
-        frame = api.sweep(sweep, evaluator=evaluator)
-    else:
-        stored = run_sweep(sweep, store, evaluator, progress=progress)
-        frame, resumed = stored.frame, stored.runs - stored.new_runs
+    frame, resumed = sweep_rows(sweep, evaluator, store, progress)
     simulated = time.perf_counter()
     result = analyse(spec, runs_table(spec, frame), evaluator=evaluator.describe())
     result.timings = {"simulation_s": simulated - start, "analysis_s": time.perf_counter() - simulated}

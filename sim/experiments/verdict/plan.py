@@ -32,7 +32,7 @@ from sim.core.segments import draw_segment
 from sim.engine import api
 from sim.engine.evaluators import Evaluator, make_evaluator
 from sim.engine.plan import derive_seed, plan
-from sim.engine.sweep import run_sweep
+from sim.engine.sweep import sweep_rows
 from sim.experiments.verdict import hypercube
 from sim.experiments.verdict.spec import Unit, VerdictSpec
 
@@ -231,10 +231,8 @@ def run_sweeps(
     with evaluator:
         for name, sweep_spec in specs.items():
             started = time.perf_counter()
-            if store is None:
-                frames[name] = api.sweep(sweep_spec, evaluator=evaluator)
-            else:
-                frames[name] = run_sweep(sweep_spec, Path(store) / name, evaluator, progress=progress).frame
+            where = None if store is None else Path(store) / name
+            frames[name], _ = sweep_rows(sweep_spec, evaluator, where, progress)
             timings[f"{name}_s"] = time.perf_counter() - started
     return frames, timings
 
